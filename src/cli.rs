@@ -1,0 +1,165 @@
+//! Command-line interface: argument parsing and dispatch to `ops`, `tui` and `gaian`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::{self, Failure};
+
+#[derive(Debug, Parser)]
+#[command(name = "devtui", version, about = "A terminal dev-environment manager for Docker Compose stacks")]
+pub struct Cli {
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// How the compose project is found, as `docker compose` does it.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProjectArgs {
+    /// Compose file (repeatable); default: compose.yaml etc. in this directory or a parent,
+    /// else the bundled stack.
+    #[arg(short = 'f', long = "file", global = true)]
+    pub files: Vec<PathBuf>,
+    /// Compose project name.
+    #[arg(short = 'p', long = "project-name", global = true)]
+    pub project_name: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the machine, build and start the stack, wait until healthy, then open the TUI.
+    Up(UpArgs),
+    /// Stop and remove the stack's containers and networks.
+    Down(DownArgs),
+    /// Show each service's state and health.
+    Status(JsonArgs),
+    /// Check the machine: engine, compose, ports, disk, .env.
+    Doctor(JsonArgs),
+    /// Open an interactive shell (or run CMD) in a service's container.
+    Exec(ExecArgs),
+    /// Restart a service.
+    Restart(ServiceArgs),
+    /// Stop a service.
+    Stop(ServiceArgs),
+    /// Start a stopped service.
+    Start(ServiceArgs),
+    /// Build a service's image and recreate its container.
+    Rebuild(ServiceArgs),
+    /// Open a service's published URL in the browser.
+    Open(ServiceArgs),
+    /// The embedded Gaian governance server.
+    #[command(subcommand)]
+    Gaian(GaianCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Enable a compose profile (repeatable).
+    #[arg(long = "profile")]
+    pub profiles: Vec<String>,
+    /// Do not open the TUI once the stack is up.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Seconds to wait for every service to be healthy.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+    /// Services to start (default: all in the active profiles).
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also remove the stack's named volumes (deletes data).
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct JsonArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArgs {
+    /// Service name.
+    pub service: String,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Service name.
+    pub service: String,
+    /// Command to run (default: bash, else sh).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GaianCommand {
+    /// Run the governance server.
+    Serve(crate::gaian::ServeArgs),
+    /// Exit 0 only when the server's /health says healthy (for container HEALTHCHECKs).
+    Healthcheck(crate::gaian::HealthcheckArgs),
+    /// Build the Gaian container image from the running executable.
+    Image(crate::gaian::ImageArgs),
+}
+
+/// Runs the parsed command and returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("devtui: cannot start the async runtime: {e}");
+            return exit::FAILED;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints an error the way a user should see it and picks the exit code.
+fn report(err: &anyhow::Error) -> i32 {
+    if let Some(failure) = err.downcast_ref::<Failure>() {
+        eprintln!("devtui: {failure}");
+        return failure.code;
+    }
+    eprintln!("devtui: {err:#}");
+    exit::FAILED
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
+    let project = cli.project;
+    match cli.command {
+        None => crate::tui::run(&project).await,
+        Some(Command::Up(args)) => crate::ops::up::run(&project, args).await,
+        Some(Command::Down(args)) => crate::ops::down::run(&project, args).await,
+        Some(Command::Status(args)) => crate::ops::status::run(&project, args.json).await,
+        Some(Command::Doctor(args)) => crate::ops::doctor::run(&project, args.json).await,
+        Some(Command::Exec(args)) => crate::ops::exec::run(&project, args).await,
+        Some(Command::Restart(args)) => {
+            crate::ops::actions::run(&project, crate::ops::actions::Action::Restart, args).await
+        }
+        Some(Command::Stop(args)) => {
+            crate::ops::actions::run(&project, crate::ops::actions::Action::Stop, args).await
+        }
+        Some(Command::Start(args)) => {
+            crate::ops::actions::run(&project, crate::ops::actions::Action::Start, args).await
+        }
+        Some(Command::Rebuild(args)) => {
+            crate::ops::actions::run(&project, crate::ops::actions::Action::Rebuild, args).await
+        }
+        Some(Command::Open(args)) => {
+            crate::ops::actions::run(&project, crate::ops::actions::Action::Open, args).await
+        }
+        Some(Command::Gaian(cmd)) => crate::gaian::run(cmd).await,
+    }
+}

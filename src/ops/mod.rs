@@ -1,0 +1,8 @@
+//! Operations shared by the CLI and the TUI.
+
+pub mod actions;
+pub mod doctor;
+pub mod down;
+pub mod exec;
+pub mod status;
+pub mod up;

@@ -1,0 +1,1 @@
+//! Native processes supervised by devtui (Gaian run from the current executable).
