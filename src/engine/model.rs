@@ -1,0 +1,72 @@
+//! What the engine layer reports about a project's services.
+//!
+//! These types are the contract between the engine layer (which fills them from inspect and
+//! the event stream) and its consumers (`ops::status`, `ops::up`, the TUI).
+
+use serde::Serialize;
+
+/// Lifecycle state of a service's container, as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerState {
+    /// No container exists for the service.
+    Missing,
+    Created,
+    Running,
+    Restarting,
+    Paused,
+    Exited,
+    Dead,
+    Removing,
+}
+
+/// Health as reported by the container's healthcheck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// The service has no healthcheck.
+    None,
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+/// A port published on the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedPort {
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub protocol: String,
+}
+
+/// Everything devtui shows about one service.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub container_id: Option<String>,
+    pub container_name: Option<String>,
+    pub state: ContainerState,
+    pub health: Health,
+    /// Output of the most recent health probe, trimmed.
+    pub last_probe_output: Option<String>,
+    pub exit_code: Option<i64>,
+    pub restarts: u64,
+    pub ports: Vec<PublishedPort>,
+    /// RFC 3339 start time of the running container.
+    pub started_at: Option<String>,
+    pub image: String,
+}
+
+/// What the engine watcher sends: the engine's reachability and per-service changes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineUpdate {
+    /// Connected (again); a full snapshot of the project's services follows as `Service`s.
+    Connected { api_version: String },
+    /// The engine went away; the watcher retries after `retry_in`.
+    Unreachable { error: String, retry_in: std::time::Duration },
+    /// A service's status changed (or is reported for the first time).
+    Service(ServiceStatus),
+    /// A service's container was removed.
+    Removed { service: String },
+}
