@@ -475,6 +475,15 @@ pub async fn scenario_basic(g: &TestGaian) {
     assert_eq!(s, 404, "{missing}");
 }
 
+/// body, content type, expected status, error code, field.
+type BadCase = (
+    String,
+    Option<&'static str>,
+    u16,
+    &'static str,
+    Option<&'static str>,
+);
+
 /// Every bad input: its status and code, and nothing written.
 pub async fn scenario_bad_input(g: &TestGaian) {
     let before = g.row_counts().await;
@@ -492,7 +501,7 @@ pub async fn scenario_bad_input(g: &TestGaian) {
         }
     };
     let json_ct = Some("application/json");
-    let cases: Vec<(String, Option<&'static str>, u16, &str, Option<&str>)> = vec![
+    let cases: Vec<BadCase> = vec![
         (
             r#"{"player_id":"p","action":"fly"}"#.into(),
             json_ct,
