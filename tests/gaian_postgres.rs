@@ -76,6 +76,7 @@ async fn health_is_503_while_postgres_is_stopped_and_200_after() {
     tokio::task::spawn_blocking(move || {
         std::process::Command::new("docker")
             .args(["stop", "-t", "5", &name])
+            .stdout(std::process::Stdio::null())
             .status()
             .expect("docker stop")
     })
@@ -101,6 +102,7 @@ async fn health_is_503_while_postgres_is_stopped_and_200_after() {
     tokio::task::spawn_blocking(move || {
         std::process::Command::new("docker")
             .args(["start", &name])
+            .stdout(std::process::Stdio::null())
             .status()
             .expect("docker start")
     })

@@ -1,6 +1,7 @@
 //! Storage: sqlx on PostgreSQL or an embedded SQLite file, migrations embedded and run at
-//! start. One transaction per action: lock the player row, compute the reward from today's
-//! counters, insert the ledger row, bump the counters and the balance.
+//! start. One transaction per action: count it in today's counter row (which locks that row),
+//! compute the reward from the counter, then add it to the balance, insert the ledger row and
+//! add it to the counter. PostgreSQL needs four round trips, like a bare insert-and-update.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -150,17 +151,30 @@ pub enum Store {
     Postgres(PgPool),
 }
 
-const UPSERT_PLAYER: &str = "INSERT INTO players (player_id, balance_micro, created_at) VALUES ($1, 0, $2) \
-     ON CONFLICT (player_id) DO UPDATE SET player_id = excluded.player_id RETURNING balance_micro";
 const SELECT_BY_KEY: &str = "SELECT id, player_id, action, quantity, reward_micro, balance_after_micro, capped, day, created_at, idempotency_key, request, metadata \
      FROM ledger WHERE idempotency_key = $1";
-const SELECT_DAILY: &str = "SELECT action, count, reward_micro FROM daily_totals WHERE player_id = $1 AND day = $2 AND action = $3";
+/// Counts the action and locks its (player, day, action) counter row until commit, so the
+/// same action of one player is serialised; returns the position today and what was earned
+/// before it (the newest values even after waiting for the lock).
+const BUMP_DAILY: &str = "INSERT INTO daily_totals (player_id, day, action, count, reward_micro) VALUES ($1, $2, $3, 1, 0) \
+     ON CONFLICT (player_id, day, action) DO UPDATE SET count = daily_totals.count + 1 \
+     RETURNING count, reward_micro";
+/// PostgreSQL: balance, ledger row and counter in one statement (one round trip). The balance
+/// update locks the player row, so balance_after is the running balance in ledger-id order.
+const WRITE_POSTGRES: &str = "WITH p AS (\
+       INSERT INTO players (player_id, balance_micro, created_at) VALUES ($1, $4, $9) \
+       ON CONFLICT (player_id) DO UPDATE SET balance_micro = players.balance_micro + excluded.balance_micro \
+       RETURNING balance_micro), \
+     d AS (UPDATE daily_totals SET reward_micro = reward_micro + $4 WHERE player_id = $1 AND day = $8 AND action = $2) \
+     INSERT INTO ledger (player_id, action, quantity, reward_micro, balance_after_micro, capped, day, created_at, idempotency_key, request, metadata) \
+     SELECT $1, $2, $3, $4, p.balance_micro, $5, $8, $9, $6, $7, $10 FROM p RETURNING id, balance_after_micro";
+/// SQLite (no writable CTEs; the single writer serialises anyway): the same in three steps.
+const ADD_BALANCE: &str = "INSERT INTO players (player_id, balance_micro, created_at) VALUES ($1, $2, $3) \
+     ON CONFLICT (player_id) DO UPDATE SET balance_micro = players.balance_micro + excluded.balance_micro \
+     RETURNING balance_micro";
 const INSERT_LEDGER: &str = "INSERT INTO ledger (player_id, action, quantity, reward_micro, balance_after_micro, capped, day, created_at, idempotency_key, request, metadata) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id";
-const UPSERT_DAILY: &str = "INSERT INTO daily_totals (player_id, day, action, count, reward_micro) VALUES ($1, $2, $3, 1, $4) \
-     ON CONFLICT (player_id, day, action) DO UPDATE SET count = daily_totals.count + 1, \
-     reward_micro = daily_totals.reward_micro + excluded.reward_micro";
-const UPDATE_BALANCE: &str = "UPDATE players SET balance_micro = $1 WHERE player_id = $2";
+const ADD_DAILY_REWARD: &str = "UPDATE daily_totals SET reward_micro = reward_micro + $1 WHERE player_id = $2 AND day = $3 AND action = $4";
 const SELECT_PLAYER: &str =
     "SELECT player_id, balance_micro, created_at FROM players WHERE player_id = $1";
 const SELECT_TOTALS: &str = "SELECT action, CAST(COUNT(*) AS BIGINT) AS count, CAST(COALESCE(SUM(quantity), 0) AS BIGINT) AS quantity, \
@@ -169,64 +183,23 @@ const SELECT_DAY: &str = "SELECT action, count, reward_micro FROM daily_totals W
 const SELECT_LEDGER_PAGE: &str = "SELECT id, player_id, action, quantity, reward_micro, balance_after_micro, capped, day, created_at, idempotency_key, request, metadata \
      FROM ledger WHERE player_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
 
-/// The transaction for one action, written once for both engines (same SQL, different
-/// connection types).
+/// The transaction for one action, written once for both engines; `$write` stores the
+/// balance, ledger row and counter and returns (ledger id, balance after).
 macro_rules! record_action {
-    ($pool:expr, $new:expr, $rule:expr) => {{
+    ($pool:expr, $new:expr, $rule:expr, $write:ident) => {{
         let new: &NewAction = $new;
         let rule: &Rule = $rule;
         let mut tx = $pool.begin().await?;
-        // Locks the player row until commit: one player's actions are serialised.
-        let balance: i64 = sqlx::query_scalar(UPSERT_PLAYER)
+        let (count, earned): (i64, i64) = sqlx::query_as(BUMP_DAILY)
             .bind(&new.player_id)
-            .bind(&new.created_at)
+            .bind(&new.day)
+            .bind(&new.action)
             .fetch_one(&mut *tx)
             .await?;
-        if let Some(key) = &new.idempotency_key {
-            let existing: Option<LedgerRow> = sqlx::query_as(SELECT_BY_KEY)
-                .bind(key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(row) = existing {
-                tx.rollback().await?;
-                return Ok(replay_or_conflict(row, new));
-            }
-        }
-        let daily: Option<DailyTotal> = sqlx::query_as(SELECT_DAILY)
-            .bind(&new.player_id)
-            .bind(&new.day)
-            .bind(&new.action)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (count, earned) = daily.map(|d| (d.count, d.reward_micro)).unwrap_or((0, 0));
-        let reward = rule.reward(new.quantity, count + 1, earned);
-        let balance_after = balance + reward.micro;
-        let id: i64 = sqlx::query_scalar(INSERT_LEDGER)
-            .bind(&new.player_id)
-            .bind(&new.action)
-            .bind(new.quantity)
-            .bind(reward.micro)
-            .bind(balance_after)
-            .bind(reward.capped)
-            .bind(&new.day)
-            .bind(&new.created_at)
-            .bind(&new.idempotency_key)
-            .bind(&new.request)
-            .bind(&new.metadata)
-            .fetch_one(&mut *tx)
-            .await?;
-        sqlx::query(UPSERT_DAILY)
-            .bind(&new.player_id)
-            .bind(&new.day)
-            .bind(&new.action)
-            .bind(reward.micro)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(UPDATE_BALANCE)
-            .bind(balance_after)
-            .bind(&new.player_id)
-            .execute(&mut *tx)
-            .await?;
+        let reward = rule.reward(new.quantity, count, earned);
+        // A reused idempotency key fails here on the unique constraint: the caller answers
+        // from the row that holds it.
+        let (id, balance_after) = $write(&mut *tx, new, reward.micro, reward.capped).await?;
         tx.commit().await?;
         let row = LedgerRow {
             id,
@@ -244,11 +217,68 @@ macro_rules! record_action {
         };
         let daily = DailyTotal {
             action: new.action.clone(),
-            count: count + 1,
+            count,
             reward_micro: earned + reward.micro,
         };
         Ok(Outcome::Recorded { row, daily })
     }};
+}
+
+async fn write_postgres(
+    conn: &mut sqlx::PgConnection,
+    new: &NewAction,
+    reward: i64,
+    capped: bool,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(WRITE_POSTGRES)
+        .bind(&new.player_id)
+        .bind(&new.action)
+        .bind(new.quantity)
+        .bind(reward)
+        .bind(capped)
+        .bind(&new.idempotency_key)
+        .bind(&new.request)
+        .bind(&new.day)
+        .bind(&new.created_at)
+        .bind(&new.metadata)
+        .fetch_one(conn)
+        .await
+}
+
+async fn write_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    new: &NewAction,
+    reward: i64,
+    capped: bool,
+) -> Result<(i64, i64), sqlx::Error> {
+    let balance_after: i64 = sqlx::query_scalar(ADD_BALANCE)
+        .bind(&new.player_id)
+        .bind(reward)
+        .bind(&new.created_at)
+        .fetch_one(&mut *conn)
+        .await?;
+    let id: i64 = sqlx::query_scalar(INSERT_LEDGER)
+        .bind(&new.player_id)
+        .bind(&new.action)
+        .bind(new.quantity)
+        .bind(reward)
+        .bind(balance_after)
+        .bind(capped)
+        .bind(&new.day)
+        .bind(&new.created_at)
+        .bind(&new.idempotency_key)
+        .bind(&new.request)
+        .bind(&new.metadata)
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query(ADD_DAILY_REWARD)
+        .bind(reward)
+        .bind(&new.player_id)
+        .bind(&new.day)
+        .bind(&new.action)
+        .execute(&mut *conn)
+        .await?;
+    Ok((id, balance_after))
 }
 
 fn replay_or_conflict(row: LedgerRow, new: &NewAction) -> Outcome {
@@ -327,8 +357,9 @@ impl Store {
         }
     }
 
-    /// Records one action in one transaction; replays and conflicts of idempotency keys are
-    /// decided under the player's row lock, or by the unique constraint across players.
+    /// Records one action in one transaction. A reused idempotency key is caught by the
+    /// unique constraint (also between concurrent requests): the transaction rolls back and
+    /// the answer comes from the row that holds the key (a replay, or 409 for another body).
     pub async fn record_action(
         &self,
         new: &NewAction,
@@ -349,8 +380,8 @@ impl Store {
 
     async fn record_once(&self, new: &NewAction, rule: &Rule) -> Result<Outcome, sqlx::Error> {
         match self {
-            Store::Sqlite { write, .. } => record_action!(write, new, rule),
-            Store::Postgres(pool) => record_action!(pool, new, rule),
+            Store::Sqlite { write, .. } => record_action!(write, new, rule, write_sqlite),
+            Store::Postgres(pool) => record_action!(pool, new, rule, write_postgres),
         }
     }
 
