@@ -171,3 +171,37 @@ async fn rules_file_reloads_live_and_rejects_a_broken_edit() {
     let (s, _) = g.post(&json!({"player_id": "d4", "action": "sing"})).await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn a_full_disk_for_training_data_is_logged_not_a_failed_request() {
+    use devtui::gaian::server::{Config, Server};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let training = dir.path().join("training");
+    std::fs::create_dir_all(&training).expect("mkdir");
+    // Today's file is /dev/full: every write fails with ENOSPC.
+    let today = time::OffsetDateTime::now_utc().date();
+    std::os::unix::fs::symlink("/dev/full", training.join(format!("actions-{today}.jsonl")))
+        .expect("symlink");
+    let server = Server::start(Config {
+        addr: ([127, 0, 0, 1], 0).into(),
+        rules_path: None,
+        database: devtui::gaian::store::Database::Sqlite(dir.path().join("g.db")),
+        redis_url: None,
+        training_dir: Some(training),
+    })
+    .await
+    .expect("start");
+    let client = reqwest::Client::new();
+    for i in 0..20 {
+        let r = client
+            .post(format!("http://{}/api/v1/action", server.addr()))
+            .json(&json!({"player_id": "full", "action": "recycle", "quantity": i + 1}))
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), 200);
+    }
+    tokio::time::timeout(Duration::from_secs(10), server.stop())
+        .await
+        .expect("shutdown is not blocked by the failing disk");
+}
