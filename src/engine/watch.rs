@@ -241,7 +241,9 @@ pub fn status_from_inspect(resp: ContainerInspectResponse) -> Option<ServiceStat
         .map(|o| o.trim().to_string())
         .filter(|o| !o.is_empty());
     let exit_code = match container_state {
-        ContainerState::Exited | ContainerState::Dead => state.and_then(|s| s.exit_code),
+        ContainerState::Exited | ContainerState::Dead | ContainerState::Restarting => {
+            state.and_then(|s| s.exit_code)
+        }
         _ => None,
     };
     let started_at = match container_state {
