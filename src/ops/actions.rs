@@ -12,6 +12,10 @@ pub enum Action {
     Open,
 }
 
-pub async fn run(_project: &ProjectArgs, _action: Action, _args: ServiceArgs) -> anyhow::Result<i32> {
+pub async fn run(
+    _project: &ProjectArgs,
+    _action: Action,
+    _args: ServiceArgs,
+) -> anyhow::Result<i32> {
     Err(Failure::usage("service actions are not built yet").into())
 }
