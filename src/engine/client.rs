@@ -124,15 +124,23 @@ fn hint_for(host: &str) -> &'static str {
 /// Connects to `endpoint` and negotiates the API version (the engine may be older than
 /// bollard's default, e.g. API 1.41 on engine 20.10).
 pub async fn connect_to(endpoint: &Endpoint) -> Result<Docker, Error> {
-    let docker =
-        Docker::connect_with_host(&endpoint.host).map_err(|source| Error::Unsupported {
-            host: endpoint.host.clone(),
-            source,
-        })?;
     let unreachable = |reason: String| Error::Unreachable {
         host: endpoint.host.clone(),
         reason,
         hint: hint_for(&endpoint.host),
+    };
+    let docker = match Docker::connect_with_host(&endpoint.host) {
+        Ok(docker) => docker,
+        // bollard checks that a unix socket exists before any request: no socket, no engine.
+        Err(bollard::errors::Error::SocketNotFoundError(path)) => {
+            return Err(unreachable(format!("no socket at {path}")));
+        }
+        Err(source) => {
+            return Err(Error::Unsupported {
+                host: endpoint.host.clone(),
+                source,
+            });
+        }
     };
     match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
         Ok(Ok(docker)) => Ok(docker),

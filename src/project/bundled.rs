@@ -69,6 +69,8 @@ fn refresh(path: &Path, contents: &str) -> std::io::Result<()> {
         .unwrap_or_else(|| PathBuf::from("."));
     let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
     tmp.write_all(contents.as_bytes())?;
+    tmp.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -263,6 +263,42 @@ pub async fn load_at(loc: &Location, profiles: &[String]) -> Result<Project, Err
     })
 }
 
+/// The project name without asking compose (for when the files do not parse): `-p`, else
+/// COMPOSE_PROJECT_NAME, else the top-level `name:` of the first file, else the directory name
+/// normalised as compose does.
+pub fn name_hint(loc: &Location) -> String {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: Option<String>,
+    }
+    if let Some(name) = &loc.project_name {
+        return name.clone();
+    }
+    if let Ok(name) = std::env::var("COMPOSE_PROJECT_NAME")
+        && !name.is_empty()
+    {
+        return name;
+    }
+    let from_file = loc
+        .files
+        .first()
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|t| serde_saphyr::from_str::<Named>(&t).ok())
+        .and_then(|n| n.name);
+    from_file.unwrap_or_else(|| {
+        loc.working_dir
+            .file_name()
+            .map(|n| {
+                n.to_string_lossy()
+                    .to_lowercase()
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                    .collect()
+            })
+            .unwrap_or_else(|| "default".into())
+    })
+}
+
 fn list_or_none(items: &[String]) -> String {
     if items.is_empty() {
         "none".into()
