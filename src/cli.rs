@@ -7,7 +7,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::exit::{self, Failure};
 
 #[derive(Debug, Parser)]
-#[command(name = "devtui", version, about = "A terminal dev-environment manager for Docker Compose stacks")]
+#[command(
+    name = "devtui",
+    version,
+    about = "A terminal dev-environment manager for Docker Compose stacks"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub project: ProjectArgs,

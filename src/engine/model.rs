@@ -64,7 +64,10 @@ pub enum EngineUpdate {
     /// Connected (again); a full snapshot of the project's services follows as `Service`s.
     Connected { api_version: String },
     /// The engine went away; the watcher retries after `retry_in`.
-    Unreachable { error: String, retry_in: std::time::Duration },
+    Unreachable {
+        error: String,
+        retry_in: std::time::Duration,
+    },
     /// A service's status changed (or is reported for the first time).
     Service(ServiceStatus),
     /// A service's container was removed.
