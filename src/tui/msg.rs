@@ -29,6 +29,11 @@ pub enum Msg {
     },
     /// The once-a-second clock (uptime, toasts expiring).
     Tick(OffsetDateTime),
+    /// A line of an action's progress (a rebuild's build output).
+    ActionOutput {
+        service: String,
+        line: String,
+    },
     /// An action finished: `Ok` carries a message for the user.
     ActionDone {
         service: String,

@@ -57,6 +57,19 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             // Uptimes move on every second; nothing else does at idle.
             state.dirty = true;
         }
+        Msg::ActionOutput { service, line } => {
+            if state
+                .pane
+                .as_ref()
+                .is_some_and(|p| p.sources.contains(&service))
+            {
+                let line = state.logs.push(&service, Stream::Devtui, None, line);
+                if let Some(pane) = state.pane.as_mut() {
+                    pane.on_line(&service, line);
+                }
+                state.dirty = true;
+            }
+        }
         Msg::ActionDone {
             service,
             action,
@@ -281,6 +294,14 @@ fn on_prompt_key(state: &mut State, prompt: Prompt, key: KeyEvent, fx: &mut Vec<
                     format!("{} {service}: running…", action.verb()),
                     false,
                 );
+                // A rebuild's build output streams into the service's log pane.
+                let shown = state
+                    .pane
+                    .as_ref()
+                    .is_some_and(|p| p.sources.contains(&service));
+                if action == Action::Rebuild && !shown {
+                    open_pane(state, vec![service.clone()]);
+                }
                 fx.push(Effect::Action { service, action });
             }
         }
