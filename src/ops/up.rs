@@ -72,7 +72,10 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
         report.services.len(),
         started.elapsed().as_secs_f64()
     );
-    // Until the TUI lands, `up` without --no-tui ends here too.
+    // The TUI needs a terminal on both ends; in a script `up` ends here as with --no-tui.
+    if !up.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return crate::tui::run_with(project).await;
+    }
     Ok(exit::OK)
 }
 
