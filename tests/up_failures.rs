@@ -126,6 +126,16 @@ fn broken_compose_file_gives_file_line_col_and_starts_nothing() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one clear message: {err}");
     nothing_started(&project);
+
+    // A schema error (valid YAML, unknown key) is located at the key.
+    let dir = fixture("invalid");
+    let out = run(devtui(dir.path(), data.path()).args(["-p", &project, "up", "--no-tui"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let file = dir.path().join("compose.yaml");
+    assert!(err.contains(&format!("{}:4:5:", file.display())), "{err}");
+    assert!(err.contains("'portz' not allowed"), "{err}");
+    nothing_started(&project);
 }
 
 #[test]
