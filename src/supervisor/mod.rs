@@ -1,1 +1,378 @@
 //! Native processes supervised by devtui (Gaian run from the current executable).
+//!
+//! A [`Supervisor`] owns one child process: it starts it, captures stdout and stderr line by
+//! line into a bounded ring (and a broadcast channel for live followers), restarts it with
+//! exponential backoff when it exits on its own, and stops it with SIGTERM (SIGKILL after a
+//! grace period). The TUI and profiles use it to run `devtui gaian serve` natively.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Lines kept per process when not configured otherwise.
+pub const DEFAULT_LOG_LINES: usize = 2000;
+/// A run that lasted this long resets the backoff: the crash is not a crash loop.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+/// After the process exits, its output is read for at most this long (a grandchild may
+/// still hold the pipe open).
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// Longest captured line; longer ones are cut, so one process cannot eat the memory.
+const MAX_LINE: usize = 8 * 1024;
+
+/// What to run and how to look after it.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// A short name for logs and the TUI ("gaian").
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    /// Lines kept in the ring buffer.
+    pub log_lines: usize,
+    /// First restart delay; doubles per crash up to `backoff_max`.
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    /// Time between SIGTERM and SIGKILL on stop.
+    pub stop_grace: Duration,
+}
+
+impl Spec {
+    /// `devtui gaian serve ARGS…` from the running executable.
+    pub fn gaian(args: &[&str]) -> std::io::Result<Spec> {
+        let mut all: Vec<OsString> = vec!["gaian".into(), "serve".into()];
+        all.extend(args.iter().map(OsString::from));
+        Ok(Spec {
+            name: "gaian".into(),
+            program: std::env::current_exe()?,
+            args: all,
+            env: Vec::new(),
+            log_lines: DEFAULT_LOG_LINES,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            stop_grace: Duration::from_secs(10),
+        })
+    }
+
+    pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Spec {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+}
+
+/// Which stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// A line written by the supervisor itself (started, exited, restarting).
+    Supervisor,
+}
+
+/// One captured line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub at: SystemTime,
+    pub stream: Stream,
+    pub text: String,
+}
+
+/// Where the process is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Starting,
+    Running {
+        pid: u32,
+    },
+    /// Exited on its own; restarting after `delay`.
+    Backoff {
+        last_exit: String,
+        delay: Duration,
+    },
+    /// Could not be started at all (binary missing…); retried with backoff too.
+    SpawnFailed {
+        error: String,
+        delay: Duration,
+    },
+    /// Stopped by [`Supervisor::stop`].
+    Stopped {
+        exit: String,
+    },
+}
+
+/// A snapshot of the supervised process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub state: State,
+    /// Restarts after crashes so far.
+    pub restarts: u32,
+}
+
+struct Shared {
+    logs: Mutex<VecDeque<LogLine>>,
+    capacity: usize,
+    lines: broadcast::Sender<LogLine>,
+}
+
+impl Shared {
+    fn push(&self, stream: Stream, mut text: String) {
+        if text.len() > MAX_LINE {
+            let mut cut = MAX_LINE;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        let line = LogLine {
+            at: SystemTime::now(),
+            stream,
+            text,
+        };
+        {
+            let mut logs = match self.logs.lock() {
+                Ok(l) => l,
+                Err(p) => p.into_inner(),
+            };
+            if logs.len() == self.capacity {
+                logs.pop_front();
+            }
+            logs.push_back(line.clone());
+        }
+        // No followers is fine: the ring keeps the history.
+        let _ = self.lines.send(line);
+    }
+}
+
+/// A supervised child process. Dropping it without `stop` kills the child.
+pub struct Supervisor {
+    shared: Arc<Shared>,
+    status: watch::Receiver<Status>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Supervisor {
+    /// Starts the process and its supervision loop.
+    pub fn start(spec: Spec) -> Supervisor {
+        let (lines, _) = broadcast::channel(1024);
+        let shared = Arc::new(Shared {
+            logs: Mutex::new(VecDeque::with_capacity(spec.log_lines.min(4096))),
+            capacity: spec.log_lines.max(1),
+            lines,
+        });
+        let (status_tx, status) = watch::channel(Status {
+            state: State::Starting,
+            restarts: 0,
+        });
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(supervise(spec, shared.clone(), status_tx, cancel.clone()));
+        Supervisor {
+            shared,
+            status,
+            cancel,
+            task,
+        }
+    }
+
+    /// The current status.
+    pub fn status(&self) -> Status {
+        self.status.borrow().clone()
+    }
+
+    /// A receiver that sees every status change (for the TUI's message loop).
+    pub fn watch_status(&self) -> watch::Receiver<Status> {
+        self.status.clone()
+    }
+
+    /// The captured lines, oldest first (at most the configured number).
+    pub fn logs(&self) -> Vec<LogLine> {
+        match self.shared.logs.lock() {
+            Ok(l) => l.iter().cloned().collect(),
+            Err(p) => p.into_inner().iter().cloned().collect(),
+        }
+    }
+
+    /// Live lines from now on; a slow follower skips lines (`Lagged`) rather than block.
+    pub fn follow(&self) -> broadcast::Receiver<LogLine> {
+        self.shared.lines.subscribe()
+    }
+
+    /// Sends SIGTERM, waits up to the grace period, then SIGKILL; no restart after this.
+    pub async fn stop(mut self) -> Status {
+        self.cancel.cancel();
+        let _ = (&mut self.task).await;
+        self.status.borrow().clone()
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        // The loop kills the child when cancelled; `kill_on_drop` covers an aborted task.
+        self.cancel.cancel();
+    }
+}
+
+fn describe(status: &std::io::Result<ExitStatus>) -> String {
+    match status {
+        Ok(s) => s.to_string(),
+        Err(e) => format!("wait failed: {e}"),
+    }
+}
+
+fn spawn(spec: &Spec) -> std::io::Result<Child> {
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    // Its own process group, so a stop reaches the children it started too.
+    #[cfg(unix)]
+    cmd.process_group(0);
+    cmd.spawn()
+}
+
+fn capture<R: AsyncRead + Unpin + Send + 'static>(
+    reader: R,
+    stream: Stream,
+    shared: Arc<Shared>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(reader).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            shared.push(stream, line);
+        }
+    })
+}
+
+async fn drain(readers: [Option<JoinHandle<()>>; 2]) {
+    for mut r in readers.into_iter().flatten() {
+        if tokio::time::timeout(DRAIN_LIMIT, &mut r).await.is_err() {
+            r.abort();
+        }
+    }
+}
+
+fn terminate(child: &Child) {
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw)
+    {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::TERM);
+    }
+}
+
+async fn supervise(
+    spec: Spec,
+    shared: Arc<Shared>,
+    status: watch::Sender<Status>,
+    cancel: CancellationToken,
+) {
+    let mut restarts = 0u32;
+    let mut delay = spec.backoff_initial;
+    loop {
+        status.send_replace(Status {
+            state: State::Starting,
+            restarts,
+        });
+        let started = tokio::time::Instant::now();
+        let mut child = match spawn(&spec) {
+            Ok(c) => c,
+            Err(e) => {
+                let error = format!("cannot start {}: {e}", spec.program.display());
+                shared.push(Stream::Supervisor, error.clone());
+                status.send_replace(Status {
+                    state: State::SpawnFailed { error, delay },
+                    restarts,
+                });
+                tokio::select! {
+                    _ = cancel.cancelled() => {
+                        status.send_replace(Status { state: State::Stopped { exit: "never started".into() }, restarts });
+                        return;
+                    }
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(spec.backoff_max);
+                continue;
+            }
+        };
+        let pid = child.id().unwrap_or_default();
+        shared.push(
+            Stream::Supervisor,
+            format!("{} started (pid {pid})", spec.name),
+        );
+        status.send_replace(Status {
+            state: State::Running { pid },
+            restarts,
+        });
+        let readers = [
+            child
+                .stdout
+                .take()
+                .map(|o| capture(o, Stream::Stdout, shared.clone())),
+            child
+                .stderr
+                .take()
+                .map(|e| capture(e, Stream::Stderr, shared.clone())),
+        ];
+        let exited = tokio::select! {
+            s = child.wait() => Some(s),
+            _ = cancel.cancelled() => None,
+        };
+        let Some(exit) = exited else {
+            terminate(&child);
+            let exit = match tokio::time::timeout(spec.stop_grace, child.wait()).await {
+                Ok(s) => describe(&s),
+                Err(_) => {
+                    let _ = child.kill().await;
+                    format!(
+                        "killed after {:?} without exiting on SIGTERM",
+                        spec.stop_grace
+                    )
+                }
+            };
+            drain(readers).await;
+            shared.push(Stream::Supervisor, format!("{} stopped: {exit}", spec.name));
+            status.send_replace(Status {
+                state: State::Stopped { exit },
+                restarts,
+            });
+            return;
+        };
+        drain(readers).await;
+        let last_exit = describe(&exit);
+        if started.elapsed() >= HEALTHY_RUN {
+            delay = spec.backoff_initial;
+        }
+        shared.push(
+            Stream::Supervisor,
+            format!(
+                "{} exited ({last_exit}); restarting in {delay:?}",
+                spec.name
+            ),
+        );
+        status.send_replace(Status {
+            state: State::Backoff { last_exit, delay },
+            restarts,
+        });
+        tokio::select! {
+            _ = cancel.cancelled() => {
+                status.send_replace(Status { state: State::Stopped { exit: "stopped while restarting".into() }, restarts });
+                return;
+            }
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(spec.backoff_max);
+        restarts += 1;
+    }
+}

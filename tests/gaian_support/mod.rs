@@ -127,7 +127,7 @@ impl Container {
     }
 
     fn wait_for(&self, check: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_secs(45);
         loop {
             let mut args = vec!["exec", self.name.as_str()];
             args.extend_from_slice(check);
@@ -140,11 +140,23 @@ impl Container {
             if ok {
                 return;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not become ready",
-                self.name
-            );
+            if Instant::now() >= deadline {
+                let logs = Command::new("docker")
+                    .args(["logs", "--tail", "30", &self.name])
+                    .output()
+                    .map(|o| {
+                        format!(
+                            "{}{}",
+                            String::from_utf8_lossy(&o.stdout),
+                            String::from_utf8_lossy(&o.stderr)
+                        )
+                    })
+                    .unwrap_or_default();
+                panic!(
+                    "{} did not become ready ({check:?}); its log:\n{logs}",
+                    self.name
+                );
+            }
             std::thread::sleep(Duration::from_millis(250));
         }
     }
@@ -171,16 +183,9 @@ pub fn postgres_container(fixed_port: bool) -> Container {
     let port = fixed_port.then(free_port);
     let c = Container::start(&image, 5432, port, &[&pw], &[]);
     c.wait_for(&["pg_isready", "-h", "127.0.0.1", "-U", "postgres"]);
-    // pg_isready can pass during the init restart; a real query settles it.
-    c.wait_for(&[
-        "psql",
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "postgres",
-        "-c",
-        "SELECT 1",
-    ]);
+    // pg_isready can pass during the init restart; a real query over TCP settles it.
+    let check = format!("PGPASSWORD={PG_PASSWORD} psql -h 127.0.0.1 -U postgres -c 'SELECT 1'");
+    c.wait_for(&["sh", "-c", &check]);
     c
 }
 
@@ -240,6 +245,10 @@ impl TestGaian {
         redis_url: Option<String>,
         rules: Option<PathBuf>,
     ) -> TestGaian {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn,gaian::http=off"))
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::tempdir().expect("tempdir");
         let database = database.unwrap_or_else(|| Database::Sqlite(dir.path().join("gaian.db")));
         let config = Config {
