@@ -293,7 +293,10 @@ async fn event_loop(
         }
         let msg = tokio::select! {
             ev = next_event(&mut events) => match ev {
-                Some(Ok(Event::Key(k))) => Msg::Key(k),
+                Some(Ok(Event::Key(k))) => {
+                    tracing::debug!(key = ?k.code, modifiers = ?k.modifiers, "key");
+                    Msg::Key(k)
+                }
                 Some(Ok(Event::Mouse(m))) => Msg::Mouse(m),
                 Some(Ok(Event::Resize(width, height))) => Msg::Resize { width, height },
                 Some(Ok(_)) => continue,
