@@ -332,3 +332,114 @@ fn tui_shows_health_searches_logs_execs_and_quits_cleanly() {
         "raw mode must be off after quitting:\n{modes}"
     );
 }
+
+fn devtui(stack: &Stack, args: &[&str]) -> Output {
+    let mut full = vec!["-p", stack.project.as_str(), "-f", "compose.yaml"];
+    full.extend_from_slice(args);
+    run(with_images(
+        Command::new(env!("CARGO_BIN_EXE_devtui"))
+            .args(&full)
+            .current_dir(stack.dir())
+            .stdin(std::process::Stdio::null()),
+    ))
+}
+
+fn container_state(stack: &Stack, service: &str) -> String {
+    let name = format!("{}-{service}-1", stack.project);
+    let out = run(Command::new("docker").args([
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.StartedAt}}",
+        &name,
+    ]));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn cli_actions_and_exec_share_the_tui_code() {
+    let engine = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require("the Docker engine (`docker info`)", engine) {
+        return;
+    }
+    let stack = Stack::up(format!("tuicli{}", std::process::id()));
+    let text = |o: &Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+
+    // exec passes output through and exits with the command's code.
+    let out = devtui(
+        &stack,
+        &["exec", "web", "sh", "-c", "echo from-web; exit 4"],
+    );
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-web\n");
+
+    // Destructive actions need --yes without a terminal; unknown services are named.
+    let out = devtui(&stack, &["restart", "web"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--yes"), "{}", text(&out));
+    let out = devtui(&stack, &["restart", "nope", "--yes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("unknown service \"nope\""),
+        "{}",
+        text(&out)
+    );
+
+    let before = container_state(&stack, "web");
+    let out = devtui(&stack, &["restart", "web", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let after = container_state(&stack, "web");
+    assert!(
+        after.starts_with("running") && after != before,
+        "{before} -> {after}"
+    );
+
+    let out = devtui(&stack, &["stop", "web", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(container_state(&stack, "web").starts_with("exited"));
+    let out = devtui(&stack, &["exec", "web", "true"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("web is not running (exited)"),
+        "{}",
+        text(&out)
+    );
+
+    let out = devtui(&stack, &["start", "web"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(container_state(&stack, "web").starts_with("running"));
+
+    // Rebuild = build + recreate: a new container.
+    let id = |s: &Stack| {
+        let name = format!("{}-web-1", s.project);
+        String::from_utf8_lossy(
+            &run(Command::new("docker").args(["inspect", "-f", "{{.Id}}", &name])).stdout,
+        )
+        .into_owned()
+    };
+    let old = id(&stack);
+    let out = devtui(&stack, &["rebuild", "web", "--yes"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_ne!(id(&stack), old, "rebuild recreates the container");
+
+    // Without a terminal the TUI refuses with a pointer to the scriptable command.
+    let out = devtui(&stack, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("needs a terminal"), "{}", text(&out));
+
+    let out = devtui(&stack, &["open", "web"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("web publishes no port"),
+        "{}",
+        text(&out)
+    );
+}
