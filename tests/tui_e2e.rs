@@ -266,7 +266,7 @@ fn tui_shows_health_searches_logs_execs_and_quits_cleanly() {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_devtui"));
     // After devtui exits, print its status and the terminal modes, then keep the pane open.
     let command = format!(
-        "XDG_STATE_HOME=$PWD/state DEVTUI_LOG=debug {} -p {} -f compose.yaml; echo DEVTUI-EXIT=$?; stty -a; sleep 600",
+        "XDG_STATE_HOME=$PWD/state DEVTUI_LOG=devtui=debug {} -p {} -f compose.yaml; echo DEVTUI-EXIT=$?; stty -a; sleep 600",
         bin.display(),
         stack.project
     );
@@ -299,9 +299,12 @@ fn tui_shows_health_searches_logs_execs_and_quits_cleanly() {
     term.keys(&["f"]);
     term.type_text("(oops");
     term.wait_for("the inline regex error", |s| s.contains("invalid regex"));
-    term.keys(&["Escape"]);
-    term.keys(&["Escape"]);
-    term.keys(&["Escape"]);
+    // Esc peels one layer at a time: the prompt, the search, then the pane. Pause between
+    // them, as a person would: ESC ESC in one read is a single key to the terminal parser.
+    for _ in 0..3 {
+        term.keys(&["Escape"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
     term.wait_for("the pane closed", |s| !s.contains("logs: web"));
 
     // A shell in web runs a command and returns with its exit code shown.

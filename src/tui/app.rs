@@ -37,7 +37,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// Messages handled before the loop looks at the screen again.
 const MAX_BURST: usize = 512;
 /// Bound of the channel the stream tasks report through.
-const CHANNEL_BOUND: usize = 1024;
+const CHANNEL_BOUND: usize = 256;
 
 /// How the loop ended.
 enum Exit {
