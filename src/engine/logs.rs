@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Lines taken at most into one batch.
-const MAX_BATCH: usize = 4096;
+const MAX_BATCH: usize = 1024;
 
 /// Which stream of the container a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

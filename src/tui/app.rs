@@ -37,7 +37,7 @@ const TICK: Duration = Duration::from_secs(1);
 /// Messages handled before the loop looks at the screen again.
 const MAX_BURST: usize = 512;
 /// Bound of the channel the stream tasks report through.
-const CHANNEL_BOUND: usize = 1024;
+const CHANNEL_BOUND: usize = 256;
 
 /// How the loop ended.
 enum Exit {
@@ -293,7 +293,10 @@ async fn event_loop(
         }
         let msg = tokio::select! {
             ev = next_event(&mut events) => match ev {
-                Some(Ok(Event::Key(k))) => Msg::Key(k),
+                Some(Ok(Event::Key(k))) => {
+                    tracing::debug!(key = ?k.code, modifiers = ?k.modifiers, "key");
+                    Msg::Key(k)
+                }
                 Some(Ok(Event::Mouse(m))) => Msg::Mouse(m),
                 Some(Ok(Event::Resize(width, height))) => Msg::Resize { width, height },
                 Some(Ok(_)) => continue,

@@ -45,8 +45,9 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             if let Some(row) = state.services.iter_mut().find(|r| r.name == service)
                 && state.stats_streams.contains_key(&service)
             {
+                // Samples arrive about once a second per service; they are shown with the next
+                // clock tick rather than each costing a frame.
                 row.stats = Some(stats);
-                state.dirty = true;
             }
         }
         Msg::Tick(now) => {
@@ -468,7 +469,8 @@ fn open_pane(state: &mut State, sources: Vec<String>) {
         }
     }
     let mut pane = LogPane::new(sources);
-    pane.ansi = true;
+    // Under NO_COLOR the containers' own colours are stripped too (`a` brings them back).
+    pane.ansi = !state.options.no_color;
     state.pane = Some(pane);
     state.focus = Focus::Logs;
     keep_selection_visible(state);
