@@ -13,6 +13,10 @@ use tokio::sync::mpsc;
 pub const MIN_VERSION: (u64, u64, u64) = (2, 20, 0);
 /// How many trailing stderr lines a failure keeps.
 const ERROR_TAIL: usize = 20;
+/// A service label saying devtui writes the service's build context itself (its own
+/// executable plus the Gaian Dockerfile) before every build, so the image runs exactly the
+/// code the developer has. Value: `devtui-executable`.
+pub const BUILD_CONTEXT_LABEL: &str = "dev.devtui.build-context";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,6 +30,13 @@ pub enum Error {
     NoCompose(String),
     #[error("cannot run docker compose: {0}")]
     Spawn(#[source] std::io::Error),
+    #[error("cannot write the build context of {service} to {}: {source}", dir.display())]
+    Context {
+        service: String,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("`docker compose {args}` failed{}: {stderr}", code.map(|c| format!(" (exit {c})")).unwrap_or_default())]
     Failed {
         args: String,
@@ -58,6 +69,8 @@ pub struct Compose {
     pub profiles: Vec<String>,
     /// Where compose runs (the project directory).
     pub working_dir: Option<PathBuf>,
+    /// Services whose build context devtui writes before building (`BUILD_CONTEXT_LABEL`).
+    pub devtui_contexts: Vec<(String, PathBuf)>,
 }
 
 impl Compose {
@@ -69,6 +82,15 @@ impl Compose {
             env_file: project.env_file.clone(),
             profiles: project.profiles.clone(),
             working_dir: Some(project.working_dir.clone()),
+            devtui_contexts: project
+                .services
+                .iter()
+                .filter(|s| {
+                    s.labels.get(BUILD_CONTEXT_LABEL).map(String::as_str)
+                        == Some("devtui-executable")
+                })
+                .filter_map(|s| Some((s.name.clone(), s.build.as_ref()?.context.clone())))
+                .collect(),
         }
     }
 
@@ -130,6 +152,22 @@ impl Compose {
 
     /// Runs compose, handing each output line to `on_line` as it arrives. On failure the
     /// error carries the last stderr lines.
+    /// `docker compose build SERVICES...`, after writing the build contexts devtui owns.
+    pub async fn build(&self, services: &[String], on_line: impl FnMut(Line)) -> Result<(), Error> {
+        for (service, dir) in &self.devtui_contexts {
+            if services.contains(service) {
+                crate::gaian::image::prepare_context(dir).map_err(|source| Error::Context {
+                    service: service.clone(),
+                    dir: dir.clone(),
+                    source,
+                })?;
+            }
+        }
+        let mut args = vec!["build".to_string()];
+        args.extend(services.iter().cloned());
+        self.run(&args, on_line).await
+    }
+
     pub async fn run<S: AsRef<str>>(
         &self,
         args: &[S],

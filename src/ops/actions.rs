@@ -132,7 +132,7 @@ impl Target {
             }
             Action::Rebuild => {
                 self.compose
-                    .run(&["build", service], |l| on_line(l.text))
+                    .build(&[service.to_string()], |l| on_line(l.text))
                     .await?;
                 self.compose
                     .run(

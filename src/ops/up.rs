@@ -109,10 +109,8 @@ pub async fn bring_up(
             progress.set(name, Phase::Building);
         }
         progress.draw();
-        let mut args = vec!["build".to_string()];
-        args.extend(to_build.iter().cloned());
         driver
-            .run(&args, |_| {})
+            .build(&to_build, |_| {})
             .await
             .map_err(|e| compose_failure("building the images failed", e))?;
     }

@@ -218,6 +218,7 @@ pub async fn load_at(loc: &Location, profiles: &[String]) -> Result<Project, Err
         env_file: env_file.clone(),
         profiles: vec!["*".into()],
         working_dir: Some(loc.working_dir.clone()),
+        ..Compose::default()
     };
     let json = match driver.output(&["config", "--format", "json"]).await {
         Ok(json) => json,
