@@ -24,6 +24,7 @@ const FAILURE_LOG_LINES: usize = 20;
 /// Redraw period of the live progress on a terminal (elapsed times move).
 const REDRAW: Duration = Duration::from_millis(100);
 
+/// `devtui up`: returns the exit code, or a `Failure` carrying the code and the message.
 pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let loc = project::discover(args).map_err(Failure::from)?;
