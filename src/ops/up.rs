@@ -112,10 +112,17 @@ pub async fn bring_up(
         progress.draw();
         let mut args = vec!["build".to_string()];
         args.extend(to_build.iter().cloned());
-        driver
-            .run(&args, |_| {})
-            .await
-            .map_err(|e| compose_failure("building the images failed", e))?;
+        let build = driver.run(&args, |_| {});
+        tokio::pin!(build);
+        let mut tick = tokio::time::interval(REDRAW);
+        // Keep the elapsed times moving on a terminal while images build.
+        let built = loop {
+            tokio::select! {
+                result = &mut build => break result,
+                _ = tick.tick(), if progress.tty => progress.draw(),
+            }
+        };
+        built.map_err(|e| compose_failure("building the images failed", e))?;
     }
 
     // Containers that exist before we start may be stale (an old exit); they count only
