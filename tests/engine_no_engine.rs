@@ -40,3 +40,45 @@ fn every_command_names_the_missing_engine_in_one_sentence() {
     }
     assert!(!dir.path().join(".env").exists(), "nothing written");
 }
+
+#[test]
+fn the_current_docker_context_is_honoured() {
+    // A real context made by the docker CLI (its on-disk format), made current, pointing at
+    // a socket that does not exist: devtui must try exactly that endpoint.
+    let config = tempfile::tempdir().expect("tempdir");
+    let docker = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .env("DOCKER_CONFIG", config.path())
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .expect("docker CLI");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    docker(&[
+        "context",
+        "create",
+        "devtui-dead",
+        "--docker",
+        "host=unix:///nonexistent/devtui-context.sock",
+    ]);
+    docker(&["context", "use", "devtui-dead"]);
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = fixture("exits");
+    let out = run(devtui(dir.path(), data.path())
+        .args(["status"])
+        .env("DOCKER_CONFIG", config.path())
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT"));
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr(&out).contains("unix:///nonexistent/devtui-context.sock"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -17,7 +17,7 @@ fn bundled_stack_up_status_doctor_down() {
     let _cleanup = Cleanup::new(&project);
     let cwd = tempfile::tempdir().expect("tempdir");
     let data = tempfile::tempdir().expect("tempdir");
-    let (pg, redis) = (free_port(), free_port());
+    let [pg, redis] = free_ports::<2>();
     let cmd = |args: &[&str]| {
         let mut c = devtui(cwd.path(), data.path());
         c.args(["-p", &project])

@@ -24,6 +24,7 @@ const FAILURE_LOG_LINES: usize = 20;
 /// Redraw period of the live progress on a terminal (elapsed times move).
 const REDRAW: Duration = Duration::from_millis(100);
 
+/// `devtui up`: returns the exit code, or a `Failure` carrying the code and the message.
 pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let loc = project::discover(args).map_err(Failure::from)?;
@@ -109,10 +110,17 @@ pub async fn bring_up(
             progress.set(name, Phase::Building);
         }
         progress.draw();
-        driver
-            .build(&to_build, |_| {})
-            .await
-            .map_err(|e| compose_failure("building the images failed", e))?;
+        let build = driver.build(&to_build, |_| {});
+        tokio::pin!(build);
+        let mut tick = tokio::time::interval(REDRAW);
+        // Keep the elapsed times moving on a terminal while images build.
+        let built = loop {
+            tokio::select! {
+                result = &mut build => break result,
+                _ = tick.tick(), if progress.tty => progress.draw(),
+            }
+        };
+        built.map_err(|e| compose_failure("building the images failed", e))?;
     }
 
     // Containers that exist before we start may be stale (an old exit); they count only

@@ -7,8 +7,11 @@
 //! `compose/.env`, git-ignored) and otherwise materialised under `paths::data_dir()/stack`
 //! (its `.env` lives there too).
 
+/// The embedded default stack.
 pub mod bundled;
+/// `.env` creation.
 pub mod env;
+/// The service model read from compose.
 pub mod model;
 
 use std::path::{Path, PathBuf};
