@@ -1,1 +1,231 @@
-//! (engine-layer issue)
+//! The bollard client: which engine to talk to (DOCKER_HOST, else the current docker
+//! context, else the local socket) and API version negotiation.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bollard::Docker;
+
+/// The local engine when neither DOCKER_HOST nor a context says otherwise.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+/// How long the first exchange with the engine may take before it counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("DOCKER_HOST / docker context endpoint {host:?} is not supported: {source}")]
+    Unsupported {
+        host: String,
+        source: bollard::errors::Error,
+    },
+    #[error(
+        "docker context {0:?} was not found in ~/.docker/contexts; run `docker context use default` or create it"
+    )]
+    UnknownContext(String),
+    #[error("cannot reach the Docker engine at {host} ({reason}); {hint}")]
+    Unreachable {
+        host: String,
+        reason: String,
+        hint: &'static str,
+    },
+}
+
+/// Where the engine is, and what told us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub host: String,
+    /// `DOCKER_HOST`, `context NAME` or `default`.
+    pub source: String,
+}
+
+impl Endpoint {
+    /// Whether the engine runs on this machine, so host ports and disk can be checked here.
+    pub fn is_local(&self) -> bool {
+        let h = self.host.as_str();
+        h.starts_with("unix://")
+            || [
+                "tcp://127.0.0.1",
+                "tcp://localhost",
+                "http://127.0.0.1",
+                "http://localhost",
+            ]
+            .iter()
+            .any(|p| h.starts_with(p))
+    }
+}
+
+fn docker_config_dir() -> Option<PathBuf> {
+    std::env::var_os("DOCKER_CONFIG")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))
+}
+
+/// The engine endpoint the docker CLI would use: DOCKER_HOST, else DOCKER_CONTEXT or the
+/// config's `currentContext` (looked up in `~/.docker/contexts/meta/*/meta.json`), else the
+/// local socket.
+pub fn endpoint() -> Result<Endpoint, Error> {
+    endpoint_from(
+        std::env::var("DOCKER_HOST").ok(),
+        std::env::var("DOCKER_CONTEXT").ok(),
+        docker_config_dir(),
+    )
+}
+
+/// `endpoint` with its inputs explicit: DOCKER_HOST, DOCKER_CONTEXT and the docker config dir.
+pub fn endpoint_from(
+    docker_host: Option<String>,
+    docker_context: Option<String>,
+    config_dir: Option<PathBuf>,
+) -> Result<Endpoint, Error> {
+    if let Some(host) = docker_host.filter(|h| !h.is_empty()) {
+        return Ok(Endpoint {
+            host,
+            source: "DOCKER_HOST".into(),
+        });
+    }
+    let context = docker_context
+        .filter(|c| !c.is_empty())
+        .or_else(|| {
+            let dir = config_dir.as_ref()?;
+            let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+            json.get("currentContext")?.as_str().map(str::to_string)
+        })
+        .filter(|c| !c.is_empty() && c != "default");
+    let Some(context) = context else {
+        return Ok(Endpoint {
+            host: DEFAULT_HOST.into(),
+            source: "default".into(),
+        });
+    };
+    // Context directories are named by a hash of the name; the name is inside meta.json.
+    let host = config_dir
+        .and_then(|dir| std::fs::read_dir(dir.join("contexts/meta")).ok())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find_map(|entry| {
+            let text = std::fs::read_to_string(entry.path().join("meta.json")).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+            if json.get("Name")?.as_str()? != context {
+                return None;
+            }
+            json.pointer("/Endpoints/docker/Host")?
+                .as_str()
+                .map(str::to_string)
+        })
+        .ok_or_else(|| Error::UnknownContext(context.clone()))?;
+    Ok(Endpoint {
+        host,
+        source: format!("context {context}"),
+    })
+}
+
+fn hint_for(host: &str) -> &'static str {
+    if host.starts_with("unix://") {
+        "start it (`sudo systemctl start docker`, or open Docker Desktop) and try again"
+    } else if host.starts_with("ssh://") {
+        "check that the remote host is up, that `ssh` to it works without a prompt, and that Docker runs there"
+    } else {
+        "check that the engine is running and that DOCKER_HOST / the docker context point at it"
+    }
+}
+
+/// Connects to `endpoint` and negotiates the API version (the engine may be older than
+/// bollard's default, e.g. API 1.41 on engine 20.10).
+pub async fn connect_to(endpoint: &Endpoint) -> Result<Docker, Error> {
+    let unreachable = |reason: String| Error::Unreachable {
+        host: endpoint.host.clone(),
+        reason,
+        hint: hint_for(&endpoint.host),
+    };
+    let docker = match Docker::connect_with_host(&endpoint.host) {
+        Ok(docker) => docker,
+        // bollard checks that a unix socket exists before any request: no socket, no engine.
+        Err(bollard::errors::Error::SocketNotFoundError(path)) => {
+            return Err(unreachable(format!("no socket at {path}")));
+        }
+        Err(source) => {
+            return Err(Error::Unsupported {
+                host: endpoint.host.clone(),
+                source,
+            });
+        }
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+        Ok(Ok(docker)) => Ok(docker),
+        Ok(Err(e)) => Err(unreachable(short_reason(&e))),
+        Err(_) => Err(unreachable(format!(
+            "no answer within {}s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Connects to the engine the docker CLI would use (see `endpoint`), version negotiated.
+pub async fn connect() -> Result<Docker, Error> {
+    connect_to(&endpoint()?).await
+}
+
+/// The innermost cause of a bollard error, which is the part a user can act on.
+fn short_reason(e: &bollard::errors::Error) -> String {
+    let mut source: &dyn std::error::Error = e;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_host_then_context_then_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = dir.path().join("contexts/meta/0123abcd");
+        std::fs::create_dir_all(&meta).expect("mkdir");
+        std::fs::write(
+            meta.join("meta.json"),
+            r#"{"Name":"remote","Metadata":{},"Endpoints":{"docker":{"Host":"ssh://me@box","SkipTLSVerify":false}}}"#,
+        )
+        .expect("write meta");
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"currentContext":"remote"}"#,
+        )
+        .expect("write config");
+        let cfg = Some(dir.path().to_path_buf());
+
+        let ep = endpoint_from(Some("tcp://1.2.3.4:2375".into()), None, cfg.clone()).expect("ok");
+        assert_eq!(ep.host, "tcp://1.2.3.4:2375");
+        assert_eq!(ep.source, "DOCKER_HOST");
+
+        let ep = endpoint_from(None, None, cfg.clone()).expect("ok");
+        assert_eq!(ep.host, "ssh://me@box");
+        assert_eq!(ep.source, "context remote");
+        assert!(!ep.is_local());
+
+        let ep = endpoint_from(None, Some("default".into()), cfg.clone()).expect("ok");
+        assert_eq!(ep.host, DEFAULT_HOST);
+
+        assert!(matches!(
+            endpoint_from(None, Some("nosuch".into()), cfg),
+            Err(Error::UnknownContext(name)) if name == "nosuch"
+        ));
+        let ep = endpoint_from(None, None, None).expect("ok");
+        assert_eq!(ep.host, DEFAULT_HOST);
+    }
+
+    #[test]
+    fn locality() {
+        let ep = |h: &str| Endpoint {
+            host: h.into(),
+            source: String::new(),
+        };
+        assert!(ep("unix:///var/run/docker.sock").is_local());
+        assert!(ep("tcp://127.0.0.1:2375").is_local());
+        assert!(!ep("ssh://user@box").is_local());
+        assert!(!ep("tcp://10.0.0.5:2376").is_local());
+    }
+}

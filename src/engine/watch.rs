@@ -1,1 +1,312 @@
-//! (engine-layer issue)
+//! The engine watcher: a snapshot of a project's containers, then the Docker events stream
+//! (no polling). Each relevant event re-inspects its container. When the engine goes away the
+//! watcher reports `Unreachable` and reconnects with backoff.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum, PortMap,
+};
+use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::client;
+use super::model::{ContainerState, EngineUpdate, Health, PublishedPort, ServiceStatus};
+
+/// The label compose puts on every container, network and volume of a project.
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+/// The label naming a container's compose service.
+pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+/// Updates are small and the consumer drains them at once; the bound keeps a stuck
+/// consumer from growing memory.
+const CHANNEL_BOUND: usize = 256;
+
+/// Container event actions that can change what `ServiceStatus` shows.
+const RELEVANT: [&str; 12] = [
+    "create",
+    "start",
+    "restart",
+    "die",
+    "stop",
+    "kill",
+    "pause",
+    "unpause",
+    "oom",
+    "rename",
+    "destroy",
+    "health_status",
+];
+
+/// Watches `project_name`'s containers until `cancel` fires (or the receiver is dropped).
+///
+/// Sends `Connected`, then one `Service` per existing container, then a `Service` (or
+/// `Removed`) for each relevant event. On engine loss sends `Unreachable` and reconnects.
+pub fn watch(project_name: String, cancel: CancellationToken) -> mpsc::Receiver<EngineUpdate> {
+    let (tx, rx) = mpsc::channel(CHANNEL_BOUND);
+    tokio::spawn(async move {
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = run(&project_name, &tx) => {}
+        }
+    });
+    rx
+}
+
+async fn run(project: &str, tx: &mpsc::Sender<EngineUpdate>) {
+    let mut retry = FIRST_RETRY;
+    loop {
+        let error = match session(project, tx, &mut retry).await {
+            Ok(()) => return, // receiver gone
+            Err(error) => error,
+        };
+        if tx
+            .send(EngineUpdate::Unreachable {
+                error,
+                retry_in: retry,
+            })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(retry).await;
+        retry = (retry * 2).min(MAX_RETRY);
+    }
+}
+
+/// One connection's life: returns Ok when the receiver is gone, Err(reason) on engine loss.
+async fn session(
+    project: &str,
+    tx: &mpsc::Sender<EngineUpdate>,
+    retry: &mut Duration,
+) -> Result<(), String> {
+    let docker = client::connect().await.map_err(|e| e.to_string())?;
+    let api_version = docker.client_version().to_string();
+    // The events request is only sent when the stream is first polled, after the snapshot;
+    // asking the engine to replay from its own clock's "now" closes that gap.
+    let since = engine_now(&docker).await.map_err(|e| e.to_string())?;
+    let filters = HashMap::from([
+        ("type", vec!["container".to_string()]),
+        ("label", vec![format!("{PROJECT_LABEL}={project}")]),
+    ]);
+    let mut options = EventsOptionsBuilder::new().filters(&filters);
+    if let Some(since) = &since {
+        options = options.since(since);
+    }
+    let mut events = docker.events(Some(options.build()));
+    let snapshot = snapshot(&docker, project)
+        .await
+        .map_err(|e| e.to_string())?;
+    *retry = FIRST_RETRY;
+    if tx
+        .send(EngineUpdate::Connected { api_version })
+        .await
+        .is_err()
+    {
+        return Ok(());
+    }
+    // Which service each container belongs to, so a destroy can be attributed.
+    let mut services: HashMap<String, String> = HashMap::new();
+    for status in snapshot {
+        if let Some(id) = &status.container_id {
+            services.insert(id.clone(), status.service.clone());
+        }
+        if tx.send(EngineUpdate::Service(status)).await.is_err() {
+            return Ok(());
+        }
+    }
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| e.to_string())?;
+        let action = event.action.unwrap_or_default();
+        let verb = action.split(':').next().unwrap_or_default().trim();
+        if !RELEVANT.contains(&verb) {
+            continue;
+        }
+        let Some(actor) = event.actor else { continue };
+        let Some(id) = actor.id else { continue };
+        let service = actor
+            .attributes
+            .as_ref()
+            .and_then(|a| a.get(SERVICE_LABEL).cloned());
+        let update = if verb == "destroy" {
+            services.remove(&id);
+            let Some(service) = service else { continue };
+            // A recreate removes the old container after the new one exists: report the
+            // survivor rather than a removal.
+            match survivor(&docker, project, &service).await {
+                Ok(Some(status)) => EngineUpdate::Service(status),
+                Ok(None) => EngineUpdate::Removed { service },
+                Err(e) => return Err(e.to_string()),
+            }
+        } else {
+            match inspect_status(&docker, &id).await {
+                Ok(Some(status)) => {
+                    services.insert(id.clone(), status.service.clone());
+                    EngineUpdate::Service(status)
+                }
+                Ok(None) => continue,
+                // Gone between the event and the inspect; its destroy event follows.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+        };
+        if tx.send(update).await.is_err() {
+            return Ok(());
+        }
+    }
+    Err("the engine closed the event stream".into())
+}
+
+/// The engine's clock as `seconds.nanoseconds`, the form the events API takes for `since`.
+async fn engine_now(docker: &Docker) -> Result<Option<String>, bollard::errors::Error> {
+    let info = docker.info().await?;
+    Ok(info.system_time.and_then(|t| {
+        let t =
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()?;
+        Some(format!("{}.{:09}", t.unix_timestamp(), t.nanosecond()))
+    }))
+}
+
+async fn survivor(
+    docker: &Docker,
+    project: &str,
+    service: &str,
+) -> Result<Option<ServiceStatus>, bollard::errors::Error> {
+    let all = snapshot(docker, project).await?;
+    Ok(all.into_iter().find(|s| s.service == service))
+}
+
+/// Every container of `project` (by the compose project label), inspected, in service order.
+pub async fn snapshot(
+    docker: &Docker,
+    project: &str,
+) -> Result<Vec<ServiceStatus>, bollard::errors::Error> {
+    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await?;
+    let mut out = Vec::with_capacity(containers.len());
+    for c in containers {
+        let Some(id) = c.id else { continue };
+        match inspect_status(docker, &id).await {
+            Ok(Some(status)) => out.push(status),
+            Ok(None) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort_by(|a, b| a.service.cmp(&b.service));
+    Ok(out)
+}
+
+/// Inspects one container; `None` when it is not a compose service container.
+pub async fn inspect_status(
+    docker: &Docker,
+    id: &str,
+) -> Result<Option<ServiceStatus>, bollard::errors::Error> {
+    let resp = docker.inspect_container(id, None).await?;
+    Ok(status_from_inspect(resp))
+}
+
+/// Builds devtui's view of a container from its inspect data.
+pub fn status_from_inspect(resp: ContainerInspectResponse) -> Option<ServiceStatus> {
+    let config = resp.config.as_ref();
+    let service = config
+        .and_then(|c| c.labels.as_ref())
+        .and_then(|l| l.get(SERVICE_LABEL))?
+        .clone();
+    let state = resp.state.as_ref();
+    let container_state = match state.and_then(|s| s.status) {
+        Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
+        Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
+        Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Restarting,
+        Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
+        Some(ContainerStateStatusEnum::EXITED) => ContainerState::Exited,
+        Some(ContainerStateStatusEnum::DEAD) => ContainerState::Dead,
+        Some(ContainerStateStatusEnum::REMOVING) => ContainerState::Removing,
+        Some(ContainerStateStatusEnum::STOPPING) => ContainerState::Running,
+        Some(ContainerStateStatusEnum::EMPTY) | None => ContainerState::Created,
+    };
+    let health_info = state.and_then(|s| s.health.as_ref());
+    let health = match health_info.and_then(|h| h.status) {
+        Some(HealthStatusEnum::STARTING) => Health::Starting,
+        Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+        Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+        _ => Health::None,
+    };
+    let last_probe_output = health_info
+        .and_then(|h| h.log.as_ref())
+        .and_then(|log| log.last())
+        .and_then(|r| r.output.as_ref())
+        .map(|o| o.trim().to_string())
+        .filter(|o| !o.is_empty());
+    let exit_code = match container_state {
+        ContainerState::Exited | ContainerState::Dead | ContainerState::Restarting => {
+            state.and_then(|s| s.exit_code)
+        }
+        _ => None,
+    };
+    let started_at = match container_state {
+        ContainerState::Running | ContainerState::Paused | ContainerState::Restarting => {
+            state.and_then(|s| s.started_at.clone())
+        }
+        _ => None,
+    };
+    let ports = resp
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.as_ref())
+        .map(published_ports)
+        .unwrap_or_default();
+    Some(ServiceStatus {
+        service,
+        container_id: resp.id,
+        container_name: resp.name.map(|n| n.trim_start_matches('/').to_string()),
+        state: container_state,
+        health,
+        last_probe_output,
+        exit_code,
+        restarts: resp.restart_count.unwrap_or(0).max(0) as u64,
+        ports,
+        started_at,
+        image: config.and_then(|c| c.image.clone()).unwrap_or_default(),
+    })
+}
+
+fn published_ports(map: &PortMap) -> Vec<PublishedPort> {
+    let mut out: Vec<PublishedPort> = map
+        .iter()
+        .flat_map(|(key, bindings)| {
+            let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+            let container_port = port.parse().unwrap_or(0);
+            bindings.iter().flatten().filter_map(move |b| {
+                Some(PublishedPort {
+                    host_ip: b.host_ip.clone().unwrap_or_default(),
+                    host_port: b.host_port.as_deref()?.parse().ok()?,
+                    container_port,
+                    protocol: proto.to_string(),
+                })
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (a.container_port, &a.host_ip).cmp(&(b.container_port, &b.host_ip)));
+    // Docker publishes "0.0.0.0" and "::" bindings of the same port; show one.
+    out.dedup_by(|a, b| a.container_port == b.container_port && a.host_port == b.host_port);
+    out
+}

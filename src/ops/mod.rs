@@ -4,5 +4,6 @@ pub mod actions;
 pub mod doctor;
 pub mod down;
 pub mod exec;
+pub mod preflight;
 pub mod status;
 pub mod up;

@@ -1,8 +1,234 @@
-//! `devtui status`.
+//! `devtui status`: each service's state, health, last probe output, exit code, ports,
+//! uptime, image and restarts, as a table or JSON.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
 
 use crate::cli::ProjectArgs;
-use crate::exit::Failure;
+use crate::engine::model::{ContainerState, Health, PublishedPort, ServiceStatus};
+use crate::engine::watch;
+use crate::exit::{self, Failure};
+use crate::project;
 
-pub async fn run(_project: &ProjectArgs, _json: bool) -> anyhow::Result<i32> {
-    Err(Failure::usage("status is not built yet").into())
+/// One service in `status --json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusEntry {
+    #[serde(flatten)]
+    pub status: ServiceStatus,
+    /// Seconds since the container started (running containers only).
+    pub uptime_seconds: Option<u64>,
+    /// `host:port` URLs for the published ports.
+    pub urls: Vec<String>,
+}
+
+/// The whole `status --json` document.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub project: String,
+    pub services: Vec<StatusEntry>,
+}
+
+/// `devtui status [--json]`: prints the table or the JSON document; exit 0 unless the engine is unreachable.
+pub async fn run(args: &ProjectArgs, json: bool) -> anyhow::Result<i32> {
+    let (engine, connected) = super::preflight::engine().await;
+    let Some((docker, _)) = connected else {
+        return Err(engine.into_failure().into());
+    };
+    let loc = project::discover(args).map_err(Failure::from)?;
+    // The model adds services with no container yet; without it (e.g. no .env yet) the
+    // containers alone are shown.
+    let model = project::load_at(&loc, &[]).await.ok();
+    let name = match &model {
+        Some(p) => p.name.clone(),
+        None => project::name_hint(&loc),
+    };
+    let statuses = watch::snapshot(&docker, &name).await.map_err(|e| {
+        Failure::new(
+            exit::NO_ENGINE,
+            format!("the engine failed to list containers: {e}"),
+        )
+    })?;
+    let report = build_report(&name, model.as_ref(), statuses);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", table(&report));
+    }
+    Ok(exit::OK)
+}
+
+/// Merges the project's services (in dependency order) with the containers found.
+pub fn build_report(
+    name: &str,
+    model: Option<&project::Project>,
+    mut statuses: Vec<ServiceStatus>,
+) -> StatusReport {
+    let mut ordered = Vec::new();
+    if let Some(p) = model {
+        for s in &p.all_services {
+            let mine: Vec<ServiceStatus> = statuses
+                .iter()
+                .filter(|st| st.service == s.name)
+                .cloned()
+                .collect();
+            statuses.retain(|st| st.service != s.name);
+            if mine.is_empty() {
+                if s.enabled_by(&p.profiles) {
+                    ordered.push(missing(&s.name, s.image.clone().unwrap_or_default()));
+                }
+            } else {
+                ordered.extend(mine);
+            }
+        }
+    }
+    ordered.extend(statuses);
+    StatusReport {
+        project: name.to_string(),
+        services: ordered.into_iter().map(entry).collect(),
+    }
+}
+
+fn missing(service: &str, image: String) -> ServiceStatus {
+    ServiceStatus {
+        service: service.to_string(),
+        container_id: None,
+        container_name: None,
+        state: ContainerState::Missing,
+        health: Health::None,
+        last_probe_output: None,
+        exit_code: None,
+        restarts: 0,
+        ports: vec![],
+        started_at: None,
+        image,
+    }
+}
+
+fn entry(status: ServiceStatus) -> StatusEntry {
+    let uptime_seconds = status.started_at.as_deref().and_then(uptime);
+    let urls = status.ports.iter().map(url).collect();
+    StatusEntry {
+        status,
+        uptime_seconds,
+        urls,
+    }
+}
+
+fn uptime(started_at: &str) -> Option<u64> {
+    let started =
+        time::OffsetDateTime::parse(started_at, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    let secs = (time::OffsetDateTime::now_utc() - started).whole_seconds();
+    u64::try_from(secs).ok()
+}
+
+/// A URL for a published port, with a scheme guessed from the well-known container port.
+pub fn url(p: &PublishedPort) -> String {
+    let host = match p.host_ip.as_str() {
+        "" | "0.0.0.0" | "::" => "localhost",
+        ip => ip,
+    };
+    let scheme = match p.container_port {
+        5432 => "postgres",
+        6379 => "redis",
+        80 | 3000 | 5000 | 6333 | 8000 | 8080 | 8888 | 9000 => "http",
+        443 | 8443 => "https",
+        _ => "tcp",
+    };
+    format!("{scheme}://{host}:{}", p.host_port)
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+fn state_name(s: ContainerState) -> &'static str {
+    match s {
+        ContainerState::Missing => "missing",
+        ContainerState::Created => "created",
+        ContainerState::Running => "running",
+        ContainerState::Restarting => "restarting",
+        ContainerState::Paused => "paused",
+        ContainerState::Exited => "exited",
+        ContainerState::Dead => "dead",
+        ContainerState::Removing => "removing",
+    }
+}
+
+fn health_name(h: Health) -> &'static str {
+    match h {
+        Health::None => "-",
+        Health::Starting => "starting",
+        Health::Healthy => "healthy",
+        Health::Unhealthy => "unhealthy",
+    }
+}
+
+/// The status table: one row per service, then the probe output and exit codes worth seeing.
+pub fn table(report: &StatusReport) -> String {
+    let headers = [
+        "SERVICE", "STATE", "HEALTH", "UPTIME", "RESTARTS", "URLS", "IMAGE",
+    ];
+    let rows: Vec<[String; 7]> = report
+        .services
+        .iter()
+        .map(|e| {
+            let s = &e.status;
+            let state = match s.exit_code {
+                Some(code) => format!("{} ({code})", state_name(s.state)),
+                None => state_name(s.state).to_string(),
+            };
+            [
+                s.service.clone(),
+                state,
+                health_name(s.health).to_string(),
+                e.uptime_seconds
+                    .map(human_duration)
+                    .unwrap_or_else(|| "-".into()),
+                s.restarts.to_string(),
+                if e.urls.is_empty() {
+                    "-".into()
+                } else {
+                    e.urls.join(" ")
+                },
+                s.image.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = headers.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &[String]| {
+        let text: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", text.join("  ").trim_end());
+    };
+    line(&mut out, &headers.map(String::from));
+    for row in &rows {
+        line(&mut out, row);
+    }
+    if report.services.is_empty() {
+        let _ = writeln!(out, "(no containers for project {})", report.project);
+    }
+    for e in &report.services {
+        if e.status.health == Health::Unhealthy
+            && let Some(probe) = &e.status.last_probe_output
+        {
+            let _ = writeln!(out, "{}: last health probe: {probe}", e.status.service);
+        }
+    }
+    out
 }

@@ -1,8 +1,559 @@
-//! `devtui up`.
+//! `devtui up`: preflight, build, start in dependency order (through `docker compose`), then
+//! wait, driven by engine events, until every started service is healthy or running. A
+//! service that exits or turns unhealthy fails the command at once.
 
+use std::collections::{HashMap, HashSet};
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::preflight::{self, Check};
 use crate::cli::{ProjectArgs, UpArgs};
-use crate::exit::Failure;
+use crate::engine::compose::{self, Compose};
+use crate::engine::model::{ContainerState, EngineUpdate, Health, ServiceStatus};
+use crate::engine::watch::{self, PROJECT_LABEL};
+use crate::exit::{self, Failure};
+use crate::project::{self, DependsCondition, Project, Service};
 
-pub async fn run(_project: &ProjectArgs, _args: UpArgs) -> anyhow::Result<i32> {
-    Err(Failure::usage("up is not built yet").into())
+/// How many log lines a failure shows.
+const FAILURE_LOG_LINES: usize = 20;
+/// Redraw period of the live progress on a terminal (elapsed times move).
+const REDRAW: Duration = Duration::from_millis(100);
+
+/// `devtui up`: returns the exit code, or a `Failure` carrying the code and the message.
+pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let loc = project::discover(args).map_err(Failure::from)?;
+    let ((engine, connected), compose_check) =
+        tokio::join!(preflight::engine(), preflight::compose_version());
+    let Some((docker, endpoint)) = connected else {
+        return Err(engine.into_failure().into());
+    };
+    fail_on(compose_check)?;
+    let env = preflight::env_file(&loc, true);
+    let created_env = env.ok && env.detail.starts_with("created");
+    fail_on(env)?;
+    if created_env {
+        eprintln!(
+            "devtui: created {} (mode 0600, secrets generated)",
+            loc.env_path.display()
+        );
+    }
+    let project = project::load_at(&loc, &up.profiles)
+        .await
+        .map_err(Failure::from)?;
+    let selection = project.selection(&up.services).map_err(Failure::from)?;
+    if selection.is_empty() {
+        return Err(Failure::usage(format!(
+            "no services to start in project {} (are they all behind a profile? use --profile)",
+            project.name
+        ))
+        .into());
+    }
+    let (ports, disk) = tokio::join!(
+        preflight::ports(&docker, &endpoint, &project.name, &selection),
+        preflight::disk(&docker, &endpoint, &project.working_dir)
+    );
+    for check in ports.into_iter().chain([disk]) {
+        fail_on(check)?;
+    }
+
+    let selected: Vec<Service> = selection.into_iter().cloned().collect();
+    let statuses = bring_up(&docker, &project, &selected, &up).await?;
+
+    let report = super::status::build_report(&project.name, None, statuses);
+    print!("{}", super::status::table(&report));
+    eprintln!(
+        "devtui: {} is up ({} services) in {:.1}s",
+        project.name,
+        report.services.len(),
+        started.elapsed().as_secs_f64()
+    );
+    // The TUI needs a terminal on both ends; in a script `up` ends here as with --no-tui.
+    if !up.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return crate::tui::run_with(project).await;
+    }
+    Ok(exit::OK)
+}
+
+fn fail_on(check: Check) -> Result<(), Failure> {
+    if check.ok {
+        Ok(())
+    } else {
+        Err(check.into_failure())
+    }
+}
+
+/// Builds (if needed), starts and waits for `selected`; returns their final statuses in
+/// dependency order, or a `Failure` naming the service that exited or turned unhealthy.
+pub async fn bring_up(
+    docker: &Docker,
+    project: &Project,
+    selected: &[Service],
+    up: &UpArgs,
+) -> Result<Vec<ServiceStatus>, Failure> {
+    let driver = Compose::for_project(project);
+    let mut progress = Progress::new(selected);
+    let names: Vec<String> = selected.iter().map(|s| s.name.clone()).collect();
+
+    let to_build: Vec<String> = selected
+        .iter()
+        .filter(|s| s.build.is_some())
+        .map(|s| s.name.clone())
+        .collect();
+    if !to_build.is_empty() {
+        for name in &to_build {
+            progress.set(name, Phase::Building);
+        }
+        progress.draw();
+        let build = driver.build(&to_build, |_| {});
+        tokio::pin!(build);
+        let mut tick = tokio::time::interval(REDRAW);
+        // Keep the elapsed times moving on a terminal while images build.
+        let built = loop {
+            tokio::select! {
+                result = &mut build => break result,
+                _ = tick.tick(), if progress.tty => progress.draw(),
+            }
+        };
+        built.map_err(|e| compose_failure("building the images failed", e))?;
+    }
+
+    // Containers that exist before we start may be stale (an old exit); they count only
+    // once compose has (re)started them.
+    let baseline = container_ids(docker, &project.name).await;
+    let cancel = CancellationToken::new();
+    let _stop_watch = cancel.clone().drop_guard();
+    let mut updates = watch::watch(project.name.clone(), cancel);
+
+    let mut args = vec!["up".to_string(), "-d".to_string()];
+    if !to_build.is_empty() {
+        args.push("--no-build".into());
+    }
+    args.extend(up.services.iter().cloned());
+    let (mut lines, mut child) = driver
+        .spawn(&args)
+        .map_err(|e| compose_failure("docker compose up failed", e))?;
+    let mut compose_tail: Vec<String> = Vec::new();
+    let mut lines_open = true;
+    let mut compose_done = false;
+    let mut updates_open = true;
+
+    let completes: HashSet<String> = selected
+        .iter()
+        .flat_map(|s| &s.depends_on)
+        .filter(|d| d.condition == DependsCondition::ServiceCompletedSuccessfully)
+        .map(|d| d.service.clone())
+        .collect();
+    let mut containers: HashMap<String, ServiceStatus> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(up.timeout);
+    let mut redraw = tokio::time::interval(REDRAW);
+
+    loop {
+        tokio::select! {
+            line = lines.recv(), if lines_open => match line {
+                Some(line) => {
+                    compose_tail.push(line.text);
+                    if compose_tail.len() > FAILURE_LOG_LINES {
+                        compose_tail.remove(0);
+                    }
+                }
+                None => lines_open = false,
+            },
+            status = child.wait(), if !compose_done && !lines_open => {
+                let ok = status.map(|s| s.success()).unwrap_or(false);
+                // Fresh truth for every container, whatever events are still in flight.
+                if let Ok(all) = watch::snapshot(docker, &project.name).await {
+                    containers = all
+                        .into_iter()
+                        .filter_map(|s| Some((s.container_id.clone()?, s)))
+                        .collect();
+                }
+                if !ok {
+                    // Compose itself gave up (e.g. a dependency failed its healthcheck):
+                    // name the service we can see failing, else show compose's words.
+                    if let Some(f) = first_failure(&containers, &names, &completes, None) {
+                        progress.finish();
+                        return Err(service_failure(docker, f).await);
+                    }
+                    progress.finish();
+                    return Err(Failure::new(
+                        exit::FAILED,
+                        format!("docker compose up failed:\n{}", indent(&compose_tail.join("\n"))),
+                    ));
+                }
+                compose_done = true;
+            },
+            update = updates.recv(), if updates_open => match update {
+                Some(EngineUpdate::Service(s)) => {
+                    if let Some(id) = s.container_id.clone() {
+                        containers.insert(id, s);
+                    }
+                }
+                Some(EngineUpdate::Removed { service }) => {
+                    containers.retain(|_, s| s.service != service);
+                }
+                Some(EngineUpdate::Unreachable { error, retry_in }) => {
+                    progress.note(&format!("engine unreachable ({error}); retrying in {retry_in:?}"));
+                }
+                Some(EngineUpdate::Connected { .. }) => {}
+                None => updates_open = false,
+            },
+            _ = redraw.tick(), if progress.tty => {}
+            () = tokio::time::sleep_until(deadline) => {
+                progress.finish();
+                return Err(timeout_failure(docker, &containers, &names, up.timeout).await);
+            }
+        }
+
+        let fresh = if compose_done { None } else { Some(&baseline) };
+        if let Some(f) = first_failure(&containers, &names, &completes, fresh) {
+            progress.set(&f.service, Phase::Failed);
+            progress.finish();
+            return Err(service_failure(docker, f).await);
+        }
+        let mut all_ready = compose_done;
+        for name in &names {
+            let mine: Vec<&ServiceStatus> =
+                containers.values().filter(|s| &s.service == name).collect();
+            let phase = phase_of(&mine, completes.contains(name));
+            all_ready &= matches!(phase, Phase::Healthy | Phase::Running | Phase::Completed);
+            progress.set(name, phase);
+        }
+        progress.draw();
+        if all_ready {
+            progress.finish();
+            let mut out: Vec<ServiceStatus> = Vec::new();
+            for name in &names {
+                let mut mine: Vec<ServiceStatus> = containers
+                    .values()
+                    .filter(|s| &s.service == name)
+                    .cloned()
+                    .collect();
+                mine.sort_by(|a, b| a.container_name.cmp(&b.container_name));
+                out.extend(mine);
+            }
+            return Ok(out);
+        }
+    }
+}
+
+async fn container_ids(docker: &Docker, project: &str) -> HashSet<String> {
+    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
+    docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map(|list| list.into_iter().filter_map(|c| c.id).collect())
+        .unwrap_or_default()
+}
+
+/// Why a service failed.
+struct ServiceFailure {
+    service: String,
+    container_id: Option<String>,
+    reason: String,
+    probe: Option<String>,
+}
+
+fn judge(s: &ServiceStatus, may_complete: bool) -> Option<String> {
+    match s.state {
+        ContainerState::Running if s.health == Health::Unhealthy => Some("turned unhealthy".into()),
+        ContainerState::Exited | ContainerState::Dead => match s.exit_code {
+            Some(0) if may_complete => None,
+            Some(code) => Some(format!("exited with code {code}")),
+            None => Some("exited".into()),
+        },
+        ContainerState::Restarting => Some(match s.exit_code {
+            Some(code) => format!("keeps restarting (last exit code {code})"),
+            None => "keeps restarting".into(),
+        }),
+        _ => None,
+    }
+}
+
+/// The first selected service whose container failed. Before compose is done, containers
+/// in `stale` (those that existed before `up`) are not judged yet.
+fn first_failure(
+    containers: &HashMap<String, ServiceStatus>,
+    names: &[String],
+    completes: &HashSet<String>,
+    stale: Option<&HashSet<String>>,
+) -> Option<ServiceFailure> {
+    names.iter().find_map(|name| {
+        containers.iter().find_map(|(id, s)| {
+            if &s.service != name || stale.is_some_and(|b| b.contains(id)) {
+                return None;
+            }
+            judge(s, completes.contains(name)).map(|reason| ServiceFailure {
+                service: name.clone(),
+                container_id: Some(id.clone()),
+                reason,
+                probe: s.last_probe_output.clone(),
+            })
+        })
+    })
+}
+
+async fn service_failure(docker: &Docker, f: ServiceFailure) -> Failure {
+    let mut message = format!("service {} {}", f.service, f.reason);
+    if let Some(probe) = &f.probe {
+        message.push_str(&format!("\n  last health probe output:\n{}", indent(probe)));
+    }
+    if let Some(id) = &f.container_id {
+        let logs = last_log_lines(docker, id, FAILURE_LOG_LINES).await;
+        if logs.is_empty() {
+            message.push_str("\n  (no log output)");
+        } else {
+            message.push_str(&format!(
+                "\n  last {} log lines:\n{}",
+                logs.len(),
+                indent(&logs.join("\n"))
+            ));
+        }
+    }
+    message.push_str(
+        "
+  the other services are left running; `devtui down` stops them",
+    );
+    Failure::new(exit::FAILED, message)
+}
+
+async fn timeout_failure(
+    docker: &Docker,
+    containers: &HashMap<String, ServiceStatus>,
+    names: &[String],
+    timeout: u64,
+) -> Failure {
+    let waiting: Vec<&String> = names
+        .iter()
+        .filter(|n| {
+            !containers
+                .values()
+                .any(|s| &s.service == *n && judge_ready(s))
+        })
+        .collect();
+    let mut message = format!(
+        "timed out after {timeout}s waiting for {}",
+        waiting
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(first) = waiting.first()
+        && let Some(s) = containers.values().find(|s| &s.service == *first)
+    {
+        if let Some(probe) = &s.last_probe_output {
+            message.push_str(&format!(
+                "\n  {first}: last health probe output:\n{}",
+                indent(probe)
+            ));
+        }
+        if let Some(id) = &s.container_id {
+            let logs = last_log_lines(docker, id, FAILURE_LOG_LINES).await;
+            if !logs.is_empty() {
+                message.push_str(&format!(
+                    "\n  {first}: last {} log lines:\n{}",
+                    logs.len(),
+                    indent(&logs.join("\n"))
+                ));
+            }
+        }
+    }
+    message.push_str("\n  raise --timeout if the stack is just slow to start");
+    Failure::new(exit::FAILED, message)
+}
+
+fn judge_ready(s: &ServiceStatus) -> bool {
+    s.state == ContainerState::Running && matches!(s.health, Health::None | Health::Healthy)
+}
+
+/// The last `n` lines the container wrote (stdout and stderr), through the Engine API.
+async fn last_log_lines(docker: &Docker, id: &str, n: usize) -> Vec<String> {
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .tail(&n.to_string())
+        .build();
+    let mut stream = docker.logs(id, Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&chunk.to_string());
+    }
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+fn compose_failure(what: &str, e: compose::Error) -> Failure {
+    match e {
+        compose::Error::Failed { stderr, .. } => {
+            Failure::new(exit::FAILED, format!("{what}:\n{}", indent(&stderr)))
+        }
+        compose::Error::NotFound | compose::Error::NoCompose(_) => {
+            Failure::new(exit::NO_ENGINE, e.to_string())
+        }
+        other => Failure::new(exit::FAILED, format!("{what}: {other}")),
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Where a service is on its way up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Pending,
+    Building,
+    Created,
+    WaitingHealth,
+    Healthy,
+    Running,
+    Completed,
+    Failed,
+}
+
+impl Phase {
+    fn label(self) -> &'static str {
+        match self {
+            Phase::Pending => "pending",
+            Phase::Building => "building",
+            Phase::Created => "starting",
+            Phase::WaitingHealth => "waiting for health",
+            Phase::Healthy => "healthy",
+            Phase::Running => "running",
+            Phase::Completed => "completed",
+            Phase::Failed => "failed",
+        }
+    }
+
+    fn is_final(self) -> bool {
+        matches!(
+            self,
+            Phase::Healthy | Phase::Running | Phase::Completed | Phase::Failed
+        )
+    }
+}
+
+fn phase_of(containers: &[&ServiceStatus], may_complete: bool) -> Phase {
+    if containers.is_empty() {
+        return Phase::Pending;
+    }
+    // The slowest container sets the service's phase.
+    containers
+        .iter()
+        .map(|s| match (s.state, s.health) {
+            (ContainerState::Running, Health::Healthy) => Phase::Healthy,
+            (ContainerState::Running, Health::None) => Phase::Running,
+            (ContainerState::Running, Health::Starting) => Phase::WaitingHealth,
+            (ContainerState::Exited, _) if may_complete && s.exit_code == Some(0) => {
+                Phase::Completed
+            }
+            _ => Phase::Created,
+        })
+        .min_by_key(|p| match p {
+            Phase::Created => 0,
+            Phase::WaitingHealth => 1,
+            _ => 2,
+        })
+        .unwrap_or(Phase::Pending)
+}
+
+/// Live per-service progress on stderr: redrawn in place on a terminal, one plain line per
+/// change otherwise.
+struct Progress {
+    tty: bool,
+    start: Instant,
+    rows: Vec<(String, Phase, Option<Duration>)>,
+    drawn: usize,
+}
+
+impl Progress {
+    fn new(services: &[Service]) -> Self {
+        Self {
+            tty: std::io::stderr().is_terminal(),
+            start: Instant::now(),
+            rows: services
+                .iter()
+                .map(|s| (s.name.clone(), Phase::Pending, None))
+                .collect(),
+            drawn: 0,
+        }
+    }
+
+    fn set(&mut self, service: &str, phase: Phase) {
+        let elapsed = self.start.elapsed();
+        let Some(row) = self.rows.iter_mut().find(|r| r.0 == service) else {
+            return;
+        };
+        if row.1 == phase {
+            return;
+        }
+        row.1 = phase;
+        row.2 = phase.is_final().then_some(elapsed);
+        if !self.tty {
+            eprintln!(
+                "{service}: {} ({:.1}s)",
+                phase.label(),
+                elapsed.as_secs_f64()
+            );
+        }
+    }
+
+    fn note(&mut self, text: &str) {
+        self.clear();
+        eprintln!("devtui: {text}");
+    }
+
+    fn clear(&mut self) {
+        if self.tty && self.drawn > 0 {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\x1b[{}A\x1b[J", self.drawn);
+            self.drawn = 0;
+        }
+    }
+
+    fn draw(&mut self) {
+        if !self.tty {
+            return;
+        }
+        self.clear();
+        let now = self.start.elapsed();
+        let width = self.rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let mut err = std::io::stderr().lock();
+        for (name, phase, done) in &self.rows {
+            let mark = match phase {
+                Phase::Healthy | Phase::Running | Phase::Completed => "✓",
+                Phase::Failed => "✗",
+                _ => "…",
+            };
+            let t = done.unwrap_or(now).as_secs_f64();
+            let _ = writeln!(
+                err,
+                " {mark} {name:<width$}  {:<18} {t:>5.1}s",
+                phase.label()
+            );
+        }
+        self.drawn = self.rows.len();
+    }
+
+    /// Leaves the last frame on screen.
+    fn finish(&mut self) {
+        if self.tty {
+            self.draw();
+            self.drawn = 0;
+        }
+    }
 }

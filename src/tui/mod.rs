@@ -1,8 +1,39 @@
 //! The TUI: state, update, views and widgets.
+//!
+//! One task owns `State`; terminal input, engine updates, log batches, stats and timers arrive
+//! as `Msg`s; `update` changes the state and returns `Effect`s; `views` draw the state.
+
+pub mod app;
+#[doc(hidden)]
+pub mod fixtures;
+pub mod logbuf;
+pub mod logview;
+pub mod msg;
+pub mod state;
+pub mod terminal;
+pub mod update;
+pub mod views;
+
+use std::io::IsTerminal;
 
 use crate::cli::ProjectArgs;
 use crate::exit::Failure;
 
-pub async fn run(_project: &ProjectArgs) -> anyhow::Result<i32> {
-    Err(Failure::usage("the TUI is not built yet").into())
+/// `devtui` with no subcommand: the TUI on the discovered project.
+pub async fn run(args: &ProjectArgs) -> anyhow::Result<i32> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(
+            "the TUI needs a terminal; in scripts use `devtui status` (or `--json`)",
+        )
+        .into());
+    }
+    let project = crate::project::load(args, &[])
+        .await
+        .map_err(Failure::from)?;
+    run_with(project).await
+}
+
+/// The TUI on an already loaded project (what `devtui up` opens once the stack is up).
+pub async fn run_with(project: crate::project::Project) -> anyhow::Result<i32> {
+    app::run(project).await
 }

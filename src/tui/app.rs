@@ -1,0 +1,401 @@
+//! The live app loop: one task owns `State`; terminal input, engine updates, stream batches,
+//! action results and the clock arrive as `Msg`s through one `tokio::select!`; effects run as
+//! tasks that report back by message. Frames are drawn only when something changed, at most
+//! once per `FRAME`, inside a synchronized update.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+use futures_util::StreamExt;
+use ratatui::crossterm::event::{Event, EventStream};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
+use time::OffsetDateTime;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Mutex, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::compose::Compose;
+use crate::engine::logs::{LogEvent, LogStart};
+use crate::engine::{EngineUpdate, client, exec, logs, stats, watch};
+use crate::ops::actions::Target;
+use crate::project::Project;
+use crate::tui::msg::{Effect, Msg};
+use crate::tui::state::{Options, State};
+use crate::tui::terminal::TerminalGuard;
+use crate::tui::update::update;
+use crate::tui::views::render;
+
+/// Shortest time between two frames (~60 fps): a log flood coalesces into one frame.
+const FRAME: Duration = Duration::from_millis(16);
+/// The clock that moves uptimes and expires toasts.
+const TICK: Duration = Duration::from_secs(1);
+/// Messages handled before the loop looks at the screen again.
+const MAX_BURST: usize = 512;
+/// Bound of the channel the stream tasks report through.
+const CHANNEL_BOUND: usize = 256;
+
+/// How the loop ended.
+enum Exit {
+    Quit,
+    Signal(i32),
+}
+
+/// A lazily (re)connected engine client shared by the effect tasks.
+#[derive(Clone, Default)]
+struct Engine {
+    docker: Arc<Mutex<Option<Docker>>>,
+}
+
+impl Engine {
+    async fn get(&self) -> Result<Docker, String> {
+        let mut guard = self.docker.lock().await;
+        if let Some(docker) = guard.as_ref() {
+            return Ok(docker.clone());
+        }
+        let docker = client::connect().await.map_err(|e| e.to_string())?;
+        *guard = Some(docker.clone());
+        Ok(docker)
+    }
+
+    /// Forget the client after the engine went away, so the next use reconnects.
+    fn reset(&self) {
+        let docker = self.docker.clone();
+        tokio::spawn(async move { *docker.lock().await = None });
+    }
+}
+
+/// Runs effects as tasks and keeps the cancellation token of every stream.
+struct Runner {
+    engine: Engine,
+    compose: Compose,
+    project: String,
+    tx: mpsc::Sender<Msg>,
+    root: CancellationToken,
+    logs: HashMap<String, CancellationToken>,
+    stats: HashMap<String, CancellationToken>,
+}
+
+impl Runner {
+    fn stream_token(
+        map: &mut HashMap<String, CancellationToken>,
+        root: &CancellationToken,
+        service: &str,
+    ) -> CancellationToken {
+        let token = root.child_token();
+        if let Some(old) = map.insert(service.to_string(), token.clone()) {
+            old.cancel();
+        }
+        token
+    }
+
+    fn run(&mut self, effect: Effect) {
+        match effect {
+            Effect::StartLogs {
+                service,
+                container_id,
+                tail,
+                since,
+            } => {
+                let token = Self::stream_token(&mut self.logs, &self.root, &service);
+                let (engine, tx) = (self.engine.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let docker = match engine.get().await {
+                        Ok(d) => d,
+                        Err(e) => {
+                            let _ = tx
+                                .send(Msg::Logs {
+                                    service,
+                                    event: LogEvent::Ended(Some(e)),
+                                })
+                                .await;
+                            return;
+                        }
+                    };
+                    let start = LogStart { tail, since };
+                    logs::follow(docker, container_id, start, token, tx, move |event| {
+                        Msg::Logs {
+                            service: service.clone(),
+                            event,
+                        }
+                    })
+                    .await;
+                });
+            }
+            Effect::StopLogs { service } => {
+                if let Some(token) = self.logs.remove(&service) {
+                    token.cancel();
+                }
+            }
+            Effect::StartStats {
+                service,
+                container_id,
+            } => {
+                let token = Self::stream_token(&mut self.stats, &self.root, &service);
+                let (engine, tx) = (self.engine.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    if let Ok(docker) = engine.get().await {
+                        stats::follow(docker, container_id, token, tx, move |stats| Msg::Stats {
+                            service: service.clone(),
+                            stats,
+                        })
+                        .await;
+                    }
+                });
+            }
+            Effect::StopStats { service } => {
+                if let Some(token) = self.stats.remove(&service) {
+                    token.cancel();
+                }
+            }
+            Effect::Action { service, action } => {
+                let (engine, tx) = (self.engine.clone(), self.tx.clone());
+                let (compose, project) = (self.compose.clone(), self.project.clone());
+                tokio::spawn(async move {
+                    let result = match engine.get().await {
+                        Ok(docker) => {
+                            let target = Target {
+                                docker,
+                                compose,
+                                project,
+                            };
+                            let progress = tx.clone();
+                            let svc = service.clone();
+                            target
+                                .perform(&service, action, move |line| {
+                                    // Progress is best effort: a full channel drops a line.
+                                    let _ = progress.try_send(Msg::ActionOutput {
+                                        service: svc.clone(),
+                                        line,
+                                    });
+                                })
+                                .await
+                                .map_err(|e| e.to_string())
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx
+                        .send(Msg::ActionDone {
+                            service,
+                            action,
+                            result,
+                        })
+                        .await;
+                });
+            }
+            Effect::SaveLogs { path, contents } => {
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = save(&path, &contents)
+                        .map(|()| path)
+                        .map_err(|e| e.to_string());
+                    let _ = tx.blocking_send(Msg::Saved(result));
+                });
+            }
+            // The loop handles these itself: they need the terminal or end the loop.
+            Effect::Exec { .. } | Effect::Quit => {}
+        }
+    }
+}
+
+/// Writes a file whole or not at all: temp file in the same directory, fsync, rename.
+fn save(path: &str, contents: &str) -> std::io::Result<()> {
+    let target = std::path::Path::new(path);
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(contents.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(target).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Sends the TUI's own logs to a file under the state directory: nothing may reach stdout
+/// while the TUI is up.
+fn init_logging() {
+    let dir = crate::paths::state_dir();
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("tui.log"))
+    else {
+        return;
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DEVTUI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// Opens the TUI on a loaded project until the user quits (or a signal ends it).
+pub async fn run(project: Project) -> anyhow::Result<i32> {
+    init_logging();
+    let services = project.services.iter().map(|s| s.name.clone()).collect();
+    let mut state = State::new(project.name.clone(), services, Options::from_env());
+    let root = CancellationToken::new();
+    let mut engine_rx = watch::watch(project.name.clone(), root.child_token());
+    let (tx, mut rx) = mpsc::channel(CHANNEL_BOUND);
+    let mut runner = Runner {
+        engine: Engine::default(),
+        compose: Compose::for_project(&project),
+        project: project.name.clone(),
+        tx,
+        root: root.clone(),
+        logs: HashMap::new(),
+        stats: HashMap::new(),
+    };
+    let mut term = TerminalGuard::enter()?;
+    tracing::info!(project = %project.name, "tui started");
+    let exit = event_loop(&mut state, &mut term, &mut runner, &mut engine_rx, &mut rx).await;
+    root.cancel();
+    drop(term);
+    tracing::info!("tui stopped");
+    match exit? {
+        Exit::Quit => Ok(crate::exit::OK),
+        Exit::Signal(code) => Ok(code),
+    }
+}
+
+async fn event_loop(
+    state: &mut State,
+    term: &mut TerminalGuard,
+    runner: &mut Runner,
+    engine_rx: &mut mpsc::Receiver<EngineUpdate>,
+    rx: &mut mpsc::Receiver<Msg>,
+) -> anyhow::Result<Exit> {
+    let size = term.terminal.size()?;
+    state.width = size.width;
+    state.height = size.height;
+    state.now = OffsetDateTime::now_utc();
+    let mut events = Some(EventStream::new());
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut next_frame = Instant::now();
+    loop {
+        if state.dirty && Instant::now() >= next_frame {
+            draw(state, term)?;
+            next_frame = Instant::now() + FRAME;
+        }
+        let msg = tokio::select! {
+            ev = next_event(&mut events) => match ev {
+                Some(Ok(Event::Key(k))) => {
+                    tracing::debug!(key = ?k.code, modifiers = ?k.modifiers, "key");
+                    Msg::Key(k)
+                }
+                Some(Ok(Event::Mouse(m))) => Msg::Mouse(m),
+                Some(Ok(Event::Resize(width, height))) => Msg::Resize { width, height },
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the terminal")),
+                None => return Ok(Exit::Quit),
+            },
+            Some(update) = engine_rx.recv() => Msg::Engine(update),
+            Some(msg) = rx.recv() => msg,
+            _ = tick.tick() => Msg::Tick(OffsetDateTime::now_utc()),
+            _ = tokio::time::sleep_until(next_frame), if state.dirty => continue,
+            _ = sigterm.recv() => return Ok(Exit::Signal(128 + 15)),
+            _ = sighup.recv() => return Ok(Exit::Signal(128 + 1)),
+            _ = sigint.recv() => return Ok(Exit::Signal(128 + 2)),
+        };
+        let mut effects: VecDeque<Effect> = handle(state, runner, msg).into();
+        // Drain what is already queued (a log burst) before the next frame.
+        for _ in 0..MAX_BURST {
+            let queued = match engine_rx.try_recv() {
+                Ok(update) => Msg::Engine(update),
+                Err(_) => match rx.try_recv() {
+                    Ok(msg) => msg,
+                    Err(_) => break,
+                },
+            };
+            effects.extend(handle(state, runner, queued));
+        }
+        while let Some(effect) = effects.pop_front() {
+            match effect {
+                Effect::Quit => return Ok(Exit::Quit),
+                Effect::Exec {
+                    service,
+                    container_id,
+                } => {
+                    // One reader of stdin at a time: the shell's, then the TUI's again.
+                    drop(events.take());
+                    let result = shell(term, &runner.engine, &service, &container_id).await;
+                    events = Some(EventStream::new());
+                    let size = term.terminal.size()?;
+                    effects.extend(handle(
+                        state,
+                        runner,
+                        Msg::Resize {
+                            width: size.width,
+                            height: size.height,
+                        },
+                    ));
+                    // The clock stood still during the shell; the exit-code toast lives from now.
+                    effects.extend(handle(state, runner, Msg::Tick(OffsetDateTime::now_utc())));
+                    effects.extend(handle(state, runner, Msg::ExecDone { service, result }));
+                }
+                other => runner.run(other),
+            }
+        }
+        if state.quit {
+            return Ok(Exit::Quit);
+        }
+    }
+}
+
+fn handle(state: &mut State, runner: &Runner, msg: Msg) -> Vec<Effect> {
+    if let Msg::Engine(EngineUpdate::Unreachable { .. }) = &msg {
+        runner.engine.reset();
+    }
+    update(state, msg)
+}
+
+async fn next_event(events: &mut Option<EventStream>) -> Option<std::io::Result<Event>> {
+    match events.as_mut() {
+        Some(stream) => stream.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn draw(state: &mut State, term: &mut TerminalGuard) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    execute!(out, BeginSynchronizedUpdate)?;
+    let drawn = term.terminal.draw(|frame| render(state, frame));
+    execute!(out, EndSynchronizedUpdate)?;
+    drawn?;
+    state.dirty = false;
+    Ok(())
+}
+
+/// Leaves the TUI for an interactive shell in the container and comes back.
+async fn shell(
+    term: &mut TerminalGuard,
+    engine: &Engine,
+    service: &str,
+    container_id: &str,
+) -> Result<Option<i64>, String> {
+    let docker = engine.get().await?;
+    term.suspend().map_err(|e| e.to_string())?;
+    // Raw mode is on: lines need an explicit carriage return.
+    print!("\x1b[2J\x1b[H devtui: shell in {service}; type `exit` to return\r\n");
+    let _ = std::io::stdout().flush();
+    let cmd = exec::default_command(&docker, container_id).await;
+    let result = exec::interactive(&docker, container_id, cmd)
+        .await
+        .map_err(|e| e.to_string());
+    term.resume().map_err(|e| e.to_string())?;
+    result
+}

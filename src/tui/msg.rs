@@ -1,0 +1,86 @@
+//! What flows into the app loop (`Msg`) and what `update` asks it to do (`Effect`).
+
+use ratatui::crossterm::event::{KeyEvent, MouseEvent};
+use time::OffsetDateTime;
+
+use crate::engine::EngineUpdate;
+use crate::engine::logs::LogEvent;
+use crate::engine::stats::Stats;
+use crate::ops::actions::Action;
+
+/// Everything that can change the TUI's state, from any source.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyEvent),
+    Mouse(MouseEvent),
+    Resize {
+        width: u16,
+        height: u16,
+    },
+    Engine(EngineUpdate),
+    /// A batch of log lines from one service's stream, or its end.
+    Logs {
+        service: String,
+        event: LogEvent,
+    },
+    Stats {
+        service: String,
+        stats: Stats,
+    },
+    /// The once-a-second clock (uptime, toasts expiring).
+    Tick(OffsetDateTime),
+    /// A line of an action's progress (a rebuild's build output).
+    ActionOutput {
+        service: String,
+        line: String,
+    },
+    /// An action finished: `Ok` carries a message for the user.
+    ActionDone {
+        service: String,
+        action: Action,
+        result: Result<String, String>,
+    },
+    /// An interactive exec returned to the TUI.
+    ExecDone {
+        service: String,
+        result: Result<Option<i64>, String>,
+    },
+    /// Something was written to disk (saved logs).
+    Saved(Result<String, String>),
+}
+
+/// Work `update` hands to the app loop; `update` itself does no I/O.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    /// Stream a container's logs: the last `tail` lines, then follow; `since` is unix seconds.
+    StartLogs {
+        service: String,
+        container_id: String,
+        tail: usize,
+        since: Option<i64>,
+    },
+    StopLogs {
+        service: String,
+    },
+    StartStats {
+        service: String,
+        container_id: String,
+    },
+    StopStats {
+        service: String,
+    },
+    /// Leave the TUI, run an interactive shell in the container, come back.
+    Exec {
+        service: String,
+        container_id: String,
+    },
+    Action {
+        service: String,
+        action: Action,
+    },
+    SaveLogs {
+        path: String,
+        contents: String,
+    },
+    Quit,
+}

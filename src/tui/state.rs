@@ -1,0 +1,269 @@
+//! Everything the TUI shows, owned by the app loop and changed only by `update`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use ratatui::layout::Rect;
+use time::OffsetDateTime;
+
+use crate::engine::stats::Stats;
+use crate::engine::{ContainerState, ServiceStatus};
+use crate::ops::actions::Action;
+use crate::tui::logbuf::{DEFAULT_LOG_CAPACITY, LogStore};
+use crate::tui::logview::LogPane;
+
+/// Smallest terminal the layout works in; below it a message is shown instead.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+/// Lines of history fetched when a log pane opens.
+pub const DEFAULT_TAIL: usize = 1000;
+/// How long a toast stays on screen.
+pub const TOAST_FOR: Duration = Duration::from_secs(5);
+
+/// User-tunable settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Lines kept per service.
+    pub log_capacity: usize,
+    /// Lines of history fetched when a pane opens.
+    pub tail: usize,
+    /// No colours (NO_COLOR): symbols, text and reverse video carry the meaning.
+    pub no_color: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            log_capacity: DEFAULT_LOG_CAPACITY,
+            tail: DEFAULT_TAIL,
+            no_color: false,
+        }
+    }
+}
+
+impl Options {
+    /// Settings from the environment: `NO_COLOR`, `DEVTUI_LOG_LINES`.
+    pub fn from_env() -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let log_capacity = std::env::var("DEVTUI_LOG_LINES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(DEFAULT_LOG_CAPACITY);
+        Self {
+            log_capacity,
+            tail: DEFAULT_TAIL.min(log_capacity),
+            no_color,
+        }
+    }
+}
+
+/// One dashboard row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceRow {
+    pub name: String,
+    /// `None` until the engine has reported on the service.
+    pub status: Option<ServiceStatus>,
+    pub stats: Option<Stats>,
+}
+
+impl ServiceRow {
+    pub fn running_container(&self) -> Option<&str> {
+        let status = self.status.as_ref()?;
+        match status.state {
+            ContainerState::Running | ContainerState::Restarting => status.container_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the engine can be reached.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EngineLink {
+    Connecting,
+    Connected { api_version: String },
+    Unreachable { error: String, retry_in: Duration },
+}
+
+/// Which part of the screen takes the navigation keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Services,
+    Logs,
+}
+
+/// A line of input the user is typing, or a question waiting for an answer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Search(String),
+    Filter(String),
+    Confirm { service: String, action: Action },
+}
+
+/// A short message in the status bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Toast {
+    pub text: String,
+    pub error: bool,
+    pub expires: OffsetDateTime,
+}
+
+/// The whole TUI state.
+#[derive(Debug)]
+pub struct State {
+    pub project: String,
+    /// Services in dependency order.
+    pub services: Vec<ServiceRow>,
+    pub selected: usize,
+    /// First dashboard row on screen.
+    pub table_offset: usize,
+    /// Services marked with space, for a merged log view.
+    pub marked: BTreeSet<String>,
+    pub engine: EngineLink,
+    pub width: u16,
+    pub height: u16,
+    pub now: OffsetDateTime,
+    pub logs: LogStore,
+    /// Services whose logs are streaming, with the container streamed.
+    pub log_streams: BTreeMap<String, LogStreamState>,
+    /// Services whose stats are streaming, with the container streamed.
+    pub stats_streams: BTreeMap<String, String>,
+    /// Last timestamp seen per service, to resume after a container restart.
+    pub last_log_ts: BTreeMap<String, String>,
+    pub pane: Option<LogPane>,
+    pub focus: Focus,
+    pub prompt: Option<Prompt>,
+    pub help: bool,
+    pub toast: Option<Toast>,
+    pub options: Options,
+    pub quit: bool,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+}
+
+impl State {
+    pub fn new(project: impl Into<String>, services: Vec<String>, options: Options) -> Self {
+        Self {
+            project: project.into(),
+            services: services
+                .into_iter()
+                .map(|name| ServiceRow {
+                    name,
+                    status: None,
+                    stats: None,
+                })
+                .collect(),
+            selected: 0,
+            table_offset: 0,
+            marked: BTreeSet::new(),
+            engine: EngineLink::Connecting,
+            width: MIN_WIDTH,
+            height: MIN_HEIGHT,
+            now: OffsetDateTime::UNIX_EPOCH,
+            logs: LogStore::new(options.log_capacity),
+            log_streams: BTreeMap::new(),
+            stats_streams: BTreeMap::new(),
+            last_log_ts: BTreeMap::new(),
+            pane: None,
+            focus: Focus::Services,
+            prompt: None,
+            help: false,
+            toast: None,
+            options,
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    pub fn selected_service(&self) -> Option<&ServiceRow> {
+        self.services.get(self.selected)
+    }
+
+    pub fn service(&self, name: &str) -> Option<&ServiceRow> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn too_small(&self) -> bool {
+        self.width < MIN_WIDTH || self.height < MIN_HEIGHT
+    }
+
+    /// Where each part of the screen goes, shared by `update` (scrolling, mouse) and render.
+    pub fn layout(&self) -> Layout {
+        let full = Rect::new(0, 0, self.width, self.height);
+        let banner_h = u16::from(matches!(self.engine, EngineLink::Unreachable { .. }));
+        let banner = (banner_h > 0).then(|| Rect::new(0, 0, full.width, 1));
+        let bar = Rect::new(0, full.height.saturating_sub(1), full.width, 1);
+        let body_top = banner_h;
+        let body_h = full.height.saturating_sub(banner_h + 1);
+        let rows_wanted = u16::try_from(self.services.len())
+            .unwrap_or(u16::MAX)
+            .saturating_add(3);
+        let (table_h, detail_h) = if self.pane.is_some() {
+            (rows_wanted.min((body_h / 3).max(5)), 1)
+        } else {
+            let t = rows_wanted.min(body_h.saturating_sub(6));
+            (t, body_h - t)
+        };
+        let table = Rect::new(0, body_top, full.width, table_h);
+        let detail = Rect::new(0, body_top + table_h, full.width, detail_h);
+        let logs = self.pane.as_ref().map(|_| {
+            let top = body_top + table_h + detail_h;
+            Rect::new(0, top, full.width, (body_top + body_h).saturating_sub(top))
+        });
+        Layout {
+            banner,
+            table,
+            detail,
+            logs,
+            bar,
+        }
+    }
+
+    /// Dashboard rows that fit on screen.
+    pub fn table_rows(&self) -> usize {
+        usize::from(self.layout().table.height.saturating_sub(3))
+    }
+
+    /// Rows and columns inside the log pane's border.
+    pub fn log_area(&self) -> (usize, usize) {
+        self.layout()
+            .logs
+            .map(|r| {
+                (
+                    usize::from(r.height.saturating_sub(2)),
+                    usize::from(r.width.saturating_sub(2)),
+                )
+            })
+            .unwrap_or((0, 0))
+    }
+
+    /// The services whose rows are on screen (stats are streamed for these only).
+    pub fn services_on_screen(&self) -> impl Iterator<Item = &ServiceRow> {
+        self.services
+            .iter()
+            .skip(self.table_offset)
+            .take(self.table_rows())
+    }
+}
+
+/// The screen's regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub banner: Option<Rect>,
+    pub table: Rect,
+    /// The selected service's details (its last probe output).
+    pub detail: Rect,
+    pub logs: Option<Rect>,
+    /// Status bar: key hints, prompt, toasts.
+    pub bar: Rect,
+}
+
+/// A log stream the app loop runs for a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStreamState {
+    pub container_id: String,
+    /// The stream ended (container stopped); restart when the container starts again.
+    pub ended: bool,
+    /// The container's start time when the stream ended.
+    pub started_at: Option<String>,
+}

@@ -1,0 +1,229 @@
+//! The services table and the selected service's details.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+use time::OffsetDateTime;
+
+use crate::engine::{ContainerState, Health, PublishedPort, ServiceStatus};
+use crate::tui::state::{EngineLink, Focus, ServiceRow, State};
+use crate::tui::views::theme::Theme;
+
+pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame: &mut Frame) {
+    let focused = state.focus == Focus::Services;
+    let engine = match &state.engine {
+        EngineLink::Connected { api_version } => format!(" engine API {api_version} "),
+        EngineLink::Connecting => " connecting… ".to_string(),
+        EngineLink::Unreachable { .. } => " engine unreachable ".to_string(),
+    };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.border(focused))
+        .title(Span::styled(format!(" {} ", state.project), theme.title()))
+        .title_top(Line::from(engine).right_aligned());
+    let header = Row::new([
+        "", "SERVICE", "STATE", "HEALTH", "PORTS", "CPU", "MEM", "RESTARTS", "UPTIME",
+    ])
+    .style(theme.title());
+    let rows = state
+        .services
+        .iter()
+        .enumerate()
+        .skip(state.table_offset)
+        .take(state.table_rows())
+        .map(|(i, row)| {
+            let r = service_row(state, theme, row);
+            if i == state.selected {
+                r.style(theme.selected())
+            } else {
+                r
+            }
+        });
+    let name_w = state
+        .services
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(7)
+        .clamp(7, 24) as u16;
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(name_w),
+        Constraint::Length(13),
+        Constraint::Length(12),
+        Constraint::Fill(1),
+        Constraint::Length(6),
+        Constraint::Length(9),
+        Constraint::Length(8),
+        Constraint::Length(7),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .block(block)
+        .column_spacing(1);
+    frame.render_widget(table, table_area);
+    details(state, theme, detail, frame);
+}
+
+fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow) -> Row<'a> {
+    let mark = if state.marked.contains(&row.name) {
+        "+"
+    } else {
+        " "
+    };
+    let Some(status) = &row.status else {
+        return Row::new(vec![
+            Cell::from(mark),
+            Cell::from(row.name.as_str()),
+            Cell::from(Span::styled("· not created", theme.dim())),
+            Cell::from(""),
+            Cell::from(""),
+            Cell::from(""),
+            Cell::from(""),
+            Cell::from(""),
+            Cell::from(""),
+        ]);
+    };
+    let (cpu, mem) = match (&row.stats, status.state) {
+        (Some(s), ContainerState::Running) => (
+            format!("{:.1}%", s.cpu_percent),
+            human_bytes(s.memory_bytes),
+        ),
+        _ => (String::new(), String::new()),
+    };
+    Row::new(vec![
+        Cell::from(mark),
+        Cell::from(row.name.as_str()),
+        Cell::from(state_span(theme, status)),
+        Cell::from(health_span(theme, status.health)),
+        Cell::from(ports(&status.ports)),
+        Cell::from(cpu),
+        Cell::from(mem),
+        Cell::from(status.restarts.to_string()),
+        Cell::from(uptime(status, state.now)),
+    ])
+}
+
+/// State with a symbol, so it reads without colour.
+fn state_span(theme: Theme, s: &ServiceStatus) -> Span<'static> {
+    let (text, style) = match s.state {
+        ContainerState::Running => ("● running".to_string(), theme.ok()),
+        ContainerState::Restarting => ("↻ restarting".to_string(), theme.warn()),
+        ContainerState::Created => ("◌ created".to_string(), theme.dim()),
+        ContainerState::Paused => ("‖ paused".to_string(), theme.warn()),
+        ContainerState::Exited => match s.exit_code {
+            Some(0) | None => ("○ exited".to_string(), theme.dim()),
+            Some(code) => (format!("✖ exited ({code})"), theme.error()),
+        },
+        ContainerState::Dead => ("✖ dead".to_string(), theme.error()),
+        ContainerState::Removing => ("… removing".to_string(), theme.dim()),
+        ContainerState::Missing => ("· not created".to_string(), theme.dim()),
+    };
+    Span::styled(text, style)
+}
+
+fn health_span(theme: Theme, h: Health) -> Span<'static> {
+    match h {
+        Health::None => Span::styled("-", theme.dim()),
+        Health::Starting => Span::styled("… starting", theme.warn()),
+        Health::Healthy => Span::styled("✔ healthy", theme.ok()),
+        Health::Unhealthy => Span::styled("✘ unhealthy", theme.error()),
+    }
+}
+
+/// Published ports as URLs a developer can paste.
+pub fn ports(ports: &[PublishedPort]) -> String {
+    let mut seen = Vec::new();
+    for p in ports {
+        let host = match p.host_ip.as_str() {
+            "" | "0.0.0.0" | "::" => "localhost",
+            ip => ip,
+        };
+        let url = if p.protocol == "udp" {
+            format!("udp://{host}:{}", p.host_port)
+        } else {
+            format!("http://{host}:{}", p.host_port)
+        };
+        if !seen.contains(&url) {
+            seen.push(url);
+        }
+    }
+    match seen.len() {
+        0 | 1 => seen.join(""),
+        n => format!("{} +{}", seen[0], n - 1),
+    }
+}
+
+fn uptime(s: &ServiceStatus, now: OffsetDateTime) -> String {
+    if s.state != ContainerState::Running {
+        return String::new();
+    }
+    let Some(started) = s.started_at.as_deref().and_then(|t| {
+        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    }) else {
+        return String::new();
+    };
+    let secs = (now - started).whole_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
+        _ => format!("{}d{:02}h", secs / 86400, secs % 86400 / 3600),
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut v = b as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{b}B")
+    } else {
+        format!("{v:.1}{}", UNITS[unit])
+    }
+}
+
+/// The selected service's container, image and last health-probe output.
+fn details(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
+    if area.height == 0 {
+        return;
+    }
+    let Some(row) = state.selected_service() else {
+        return;
+    };
+    let mut head = vec![Span::styled(format!("▸ {}", row.name), theme.title())];
+    let mut probe_line = None;
+    if let Some(s) = &row.status {
+        if let Some(name) = &s.container_name {
+            head.push(Span::styled(format!("  {name}"), theme.dim()));
+        }
+        head.push(Span::styled(format!("  {}", s.image), theme.dim()));
+        if let Some(probe) = s.last_probe_output.as_deref().filter(|p| !p.is_empty()) {
+            let style = if s.health == Health::Unhealthy {
+                theme.error()
+            } else {
+                Style::new()
+            };
+            probe_line = Some(Span::styled(
+                format!("probe: {}", probe.replace('\n', " ⏎ ")),
+                style,
+            ));
+        }
+    }
+    let lines = match probe_line {
+        Some(probe) if area.height == 1 => {
+            head.push(Span::raw("  "));
+            head.push(probe);
+            vec![Line::from(head)]
+        }
+        Some(probe) => vec![Line::from(head), Line::from(probe)],
+        None => vec![Line::from(head)],
+    };
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}

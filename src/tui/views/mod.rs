@@ -1,0 +1,153 @@
+//! Render: draws the state and reads it only (no I/O, no awaits, no mutation).
+
+mod dashboard;
+mod help;
+mod logs;
+pub mod theme;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Wrap};
+
+use crate::tui::state::{EngineLink, MIN_HEIGHT, MIN_WIDTH, Prompt, State};
+use theme::Theme;
+
+/// Draws the whole screen.
+pub fn render(state: &State, frame: &mut Frame) {
+    let theme = Theme::new(state.options.no_color);
+    let area = frame.area();
+    if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+        return too_small(area, frame);
+    }
+    let layout = state.layout();
+    if let Some(banner) = layout.banner {
+        engine_banner(state, theme, banner, frame);
+    }
+    dashboard::render(state, theme, layout.table, layout.detail, frame);
+    if let (Some(area), Some(pane)) = (layout.logs, state.pane.as_ref()) {
+        logs::render(state, pane, theme, area, frame);
+    }
+    status_bar(state, theme, layout.bar, frame);
+    if state.help {
+        help::render(theme, area, frame);
+    }
+}
+
+fn too_small(area: Rect, frame: &mut Frame) {
+    let text = format!(
+        "Terminal too small: {}×{}\nneeds at least {MIN_WIDTH}×{MIN_HEIGHT}\n\nenlarge the window, or q to quit",
+        area.width, area.height
+    );
+    let top = area.height.saturating_sub(4) / 2;
+    let rect = Rect::new(
+        area.x,
+        area.y + top,
+        area.width,
+        area.height.saturating_sub(top),
+    );
+    frame.render_widget(
+        Paragraph::new(text)
+            .alignment(Alignment::Center)
+            .wrap(Wrap { trim: true }),
+        rect,
+    );
+}
+
+fn engine_banner(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
+    let EngineLink::Unreachable { error, retry_in } = &state.engine else {
+        return;
+    };
+    let text = format!(
+        " ⚠ engine unreachable, retrying in {}s: {error}",
+        retry_in.as_secs().max(1)
+    );
+    frame.render_widget(Paragraph::new(text).style(theme.banner()), area);
+}
+
+fn status_bar(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
+    let error = state.pane.as_ref().and_then(|p| p.pattern_error.as_deref());
+    let line = match &state.prompt {
+        Some(Prompt::Search(text)) | Some(Prompt::Filter(text)) => {
+            let label = if matches!(state.prompt, Some(Prompt::Search(_))) {
+                "/"
+            } else {
+                "filter: "
+            };
+            let mut spans = vec![
+                Span::styled(label, theme.title()),
+                Span::raw(text.clone()),
+                Span::raw("█"),
+            ];
+            if let Some(e) = error {
+                spans.push(Span::styled(
+                    format!("  ✘ invalid regex: {e}"),
+                    theme.error(),
+                ));
+            } else {
+                spans.push(Span::styled("  enter apply · esc cancel", theme.dim()));
+            }
+            Line::from(spans)
+        }
+        Some(Prompt::Confirm { service, action }) => Line::from(vec![
+            Span::styled(
+                format!("{} {service}? ", capitalise(action.verb())),
+                theme.title(),
+            ),
+            Span::raw("[y/N]"),
+        ]),
+        None => match &state.toast {
+            Some(t) => Line::from(Span::styled(
+                format!("{} {}", if t.error { "✘" } else { "✔" }, t.text),
+                if t.error { theme.error() } else { theme.ok() },
+            )),
+            None => hints(state, theme),
+        },
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn hints(state: &State, theme: Theme) -> Line<'static> {
+    let keys: &[(&str, &str)] = match (&state.pane, state.focus) {
+        (Some(_), crate::tui::state::Focus::Logs) => &[
+            ("q", "quit"),
+            ("?", "help"),
+            ("/", "search"),
+            ("n/N", "next/prev"),
+            ("f", "filter"),
+            ("G", "follow"),
+            ("t/w/a", "time/wrap/ansi"),
+            ("S", "save"),
+            ("tab", "services"),
+            ("esc", "close"),
+        ],
+        _ => &[
+            ("q", "quit"),
+            ("?", "help"),
+            ("enter", "logs"),
+            ("L", "merged"),
+            ("e", "shell"),
+            ("r", "restart"),
+            ("s", "stop/start"),
+            ("b", "rebuild"),
+            ("o", "open"),
+        ],
+    };
+    let mut spans = Vec::new();
+    for (i, (k, v)) in keys.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", theme.dim()));
+        }
+        spans.push(Span::styled(*k, theme.title()));
+        spans.push(Span::raw(format!(" {v}")));
+    }
+    Line::from(spans)
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}

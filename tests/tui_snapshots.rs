@@ -1,0 +1,274 @@
+//! Snapshots of the TUI's panels on ratatui's TestBackend.
+
+use devtui::engine::logs::{LogEntry, LogEvent, LogStream};
+use devtui::engine::stats::Stats;
+use devtui::engine::{ContainerState, EngineUpdate, Health};
+use devtui::tui::fixtures::{self, port, running};
+use devtui::tui::msg::Msg;
+use devtui::tui::state::State;
+use devtui::tui::update::update;
+use devtui::tui::views::render;
+use insta::assert_snapshot;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::{Color, Modifier};
+use std::time::Duration;
+
+fn draw(state: &State) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(state.width, state.height)).unwrap();
+    terminal.draw(|f| render(state, f)).unwrap();
+    terminal
+}
+
+fn ch(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn log(service: &str, lines: &[(&str, LogStream)]) -> Msg {
+    Msg::Logs {
+        service: service.into(),
+        event: LogEvent::Lines(
+            lines
+                .iter()
+                .enumerate()
+                .map(|(i, (t, stream))| LogEntry {
+                    stream: *stream,
+                    ts: Some(format!("2026-01-02T03:04:{:02}.{:03}000000Z", i % 60, i)),
+                    text: t.to_string(),
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// Postgres healthy with a port, redis starting, api unhealthy with a probe output,
+/// worker exited with 1, cache never created.
+fn mixed(width: u16, height: u16) -> State {
+    let mut s = fixtures::state(
+        &["postgres", "redis", "api", "worker", "cache"],
+        width,
+        height,
+    );
+    let mut pg = running("postgres", Health::Healthy);
+    pg.ports = vec![port(5432, 5432)];
+    let mut redis = running("redis", Health::Starting);
+    redis.restarts = 2;
+    redis.started_at = Some("2026-01-02T03:03:50Z".into());
+    let mut api = running("api", Health::Unhealthy);
+    api.ports = vec![port(8080, 80), port(8443, 443)];
+    api.last_probe_output =
+        Some("curl: (7) Failed to connect to localhost port 80: Connection refused".into());
+    let mut worker = running("worker", Health::None);
+    worker.state = ContainerState::Exited;
+    worker.exit_code = Some(1);
+    for st in [pg, redis, api, worker] {
+        update(&mut s, Msg::Engine(fixtures::update(st)));
+    }
+    update(
+        &mut s,
+        Msg::Stats {
+            service: "postgres".into(),
+            stats: Stats {
+                cpu_percent: 3.25,
+                memory_bytes: 48 * 1024 * 1024,
+                memory_limit: 0,
+            },
+        },
+    );
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, key(KeyCode::Down)); // api selected: its probe output shows
+    s
+}
+
+#[test]
+fn dashboard_with_mixed_health() {
+    let s = mixed(110, 24);
+    assert_snapshot!(draw(&s).backend());
+}
+
+#[test]
+fn dashboard_without_colour_reads_from_symbols() {
+    let mut s = mixed(110, 24);
+    s.options.no_color = true;
+    let terminal = draw(&s);
+    for cell in terminal.backend().buffer().content() {
+        assert_eq!(
+            cell.fg,
+            Color::Reset,
+            "NO_COLOR: no foreground colour at {cell:?}"
+        );
+        assert_eq!(
+            cell.bg,
+            Color::Reset,
+            "NO_COLOR: no background colour at {cell:?}"
+        );
+    }
+    let text = format!("{}", terminal.backend());
+    for symbol in [
+        "✔ healthy",
+        "… starting",
+        "✘ unhealthy",
+        "✖ exited (1)",
+        "· not created",
+    ] {
+        assert!(text.contains(symbol), "{symbol} missing");
+    }
+}
+
+fn logs_state() -> State {
+    let mut s = mixed(100, 30);
+    update(&mut s, key(KeyCode::Enter)); // api
+    let lines: Vec<(String, LogStream)> = (0..200)
+        .map(|i| match i % 10 {
+            3 => (
+                format!("GET /health 500 error: upstream timeout ({i})"),
+                LogStream::Stderr,
+            ),
+            6 => (format!("WARN slow query took {i}ms"), LogStream::Stdout),
+            _ => (format!("GET /api/items/{i} 200 OK"), LogStream::Stdout),
+        })
+        .collect();
+    let refs: Vec<(&str, LogStream)> = lines.iter().map(|(t, s)| (t.as_str(), *s)).collect();
+    update(&mut s, log("api", &refs));
+    s
+}
+
+#[test]
+fn logs_with_search_highlights() {
+    let mut s = logs_state();
+    update(&mut s, ch('/'));
+    for c in "error|slow".chars() {
+        update(&mut s, ch(c));
+    }
+    update(&mut s, key(KeyCode::Enter));
+    for _ in 0..4 {
+        update(&mut s, ch('n')); // far enough back to pause follow
+    }
+    assert!(!s.pane.as_ref().unwrap().following());
+    let terminal = draw(&s);
+    assert_snapshot!(terminal.backend());
+    // Matches are highlighted; the current one differently.
+    let buf = terminal.backend().buffer();
+    let styled: Vec<(u16, u16, Color)> = (0..buf.area.height)
+        .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+        .filter_map(|(x, y)| {
+            let c = &buf[(x, y)];
+            matches!(c.bg, Color::Yellow | Color::LightMagenta).then_some((x, y, c.bg))
+        })
+        .collect();
+    assert!(
+        styled.iter().any(|(_, _, c)| *c == Color::Yellow),
+        "other matches highlighted"
+    );
+    assert!(
+        styled.iter().any(|(_, _, c)| *c == Color::LightMagenta),
+        "current match highlighted"
+    );
+}
+
+#[test]
+fn logs_with_filter_timestamps_and_paused_follow() {
+    let mut s = logs_state();
+    update(&mut s, ch('f'));
+    for c in "warn|error".chars() {
+        update(&mut s, ch(c));
+    }
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, ch('t'));
+    update(&mut s, ch('k'));
+    assert!(!s.pane.as_ref().unwrap().following());
+    update(
+        &mut s,
+        log(
+            "api",
+            &[
+                ("WARN disk almost full", LogStream::Stderr),
+                ("GET / 200", LogStream::Stdout),
+            ],
+        ),
+    );
+    assert_snapshot!(draw(&s).backend());
+}
+
+#[test]
+fn logs_invalid_filter_shows_inline_error() {
+    let mut s = logs_state();
+    update(&mut s, ch('f'));
+    for c in "[oops".chars() {
+        update(&mut s, ch(c));
+    }
+    update(&mut s, key(KeyCode::Enter));
+    let text = format!("{}", draw(&s).backend());
+    assert!(
+        text.contains("filter: [oops█  ✘ invalid regex: unclosed character class"),
+        "{text}"
+    );
+}
+
+#[test]
+fn merged_logs_prefix_each_line_with_its_service() {
+    let mut s = mixed(100, 30);
+    update(&mut s, ch('L'));
+    update(
+        &mut s,
+        log(
+            "postgres",
+            &[(
+                "database system is ready to accept connections",
+                LogStream::Stdout,
+            )],
+        ),
+    );
+    update(
+        &mut s,
+        log(
+            "redis",
+            &[(
+                "\x1b[32mReady\x1b[0m to accept connections tcp",
+                LogStream::Stdout,
+            )],
+        ),
+    );
+    update(
+        &mut s,
+        log("api", &[("listening on :80", LogStream::Stderr)]),
+    );
+    assert_snapshot!(draw(&s).backend());
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = mixed(80, 24);
+    update(&mut s, ch('?'));
+    assert_snapshot!(draw(&s).backend());
+}
+
+#[test]
+fn small_terminal() {
+    let s = mixed(60, 20);
+    assert_snapshot!(draw(&s).backend());
+}
+
+#[test]
+fn engine_down_banner() {
+    let mut s = mixed(100, 24);
+    update(
+        &mut s,
+        Msg::Engine(EngineUpdate::Unreachable {
+            error: "Cannot connect to the Docker daemon at unix:///var/run/docker.sock".into(),
+            retry_in: Duration::from_secs(4),
+        }),
+    );
+    let terminal = draw(&s);
+    assert_snapshot!(terminal.backend());
+    assert!(
+        terminal.backend().buffer()[(1, 0)]
+            .modifier
+            .contains(Modifier::BOLD)
+    );
+}

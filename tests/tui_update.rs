@@ -1,0 +1,547 @@
+//! `update` driven by messages: state and effects out, no terminal, no engine.
+
+use devtui::engine::logs::{LogEntry, LogEvent, LogStream};
+use devtui::engine::stats::Stats;
+use devtui::engine::{ContainerState, EngineUpdate, Health};
+use devtui::ops::actions::Action;
+use devtui::tui::fixtures::{self, running};
+use devtui::tui::msg::{Effect, Msg};
+use devtui::tui::state::{EngineLink, Focus, Options, Prompt, State};
+use devtui::tui::update::update;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use std::time::Duration;
+
+fn key(code: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ch(c: char) -> Msg {
+    key(KeyCode::Char(c))
+}
+
+fn typed(state: &mut State, text: &str) {
+    for c in text.chars() {
+        update(state, ch(c));
+    }
+}
+
+fn lines(service: &str, texts: &[&str]) -> Msg {
+    Msg::Logs {
+        service: service.to_string(),
+        event: LogEvent::Lines(
+            texts
+                .iter()
+                .map(|t| LogEntry {
+                    stream: LogStream::Stdout,
+                    ts: Some("2026-01-02T03:04:05.123456789Z".to_string()),
+                    text: t.to_string(),
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn stack() -> State {
+    let mut s = fixtures::state(&["postgres", "redis", "api"], 100, 30);
+    for svc in ["postgres", "redis", "api"] {
+        update(
+            &mut s,
+            Msg::Engine(fixtures::update(running(svc, Health::Healthy))),
+        );
+    }
+    s
+}
+
+fn visible_texts(s: &State) -> Vec<String> {
+    let (rows, width) = s.log_area();
+    s.pane
+        .as_ref()
+        .unwrap()
+        .visible(&s.logs, rows, width)
+        .iter()
+        .map(|(_, l)| l.text.to_string())
+        .collect()
+}
+
+#[test]
+fn engine_updates_fill_rows_and_stream_stats_for_running_services() {
+    let mut s = fixtures::state(&["postgres", "worker"], 100, 30);
+    let fx = update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("postgres", Health::Starting))),
+    );
+    assert_eq!(
+        fx,
+        vec![Effect::StartStats {
+            service: "postgres".into(),
+            container_id: "postgres-cid".into()
+        }]
+    );
+    let mut exited = running("worker", Health::None);
+    exited.state = ContainerState::Exited;
+    exited.exit_code = Some(1);
+    let fx = update(&mut s, Msg::Engine(fixtures::update(exited)));
+    assert!(fx.is_empty(), "no stats for an exited container: {fx:?}");
+    assert_eq!(s.services[1].status.as_ref().unwrap().exit_code, Some(1));
+
+    // Stats are kept only while streaming.
+    let stats = Stats {
+        cpu_percent: 12.5,
+        memory_bytes: 1 << 20,
+        memory_limit: 1 << 30,
+    };
+    update(
+        &mut s,
+        Msg::Stats {
+            service: "postgres".into(),
+            stats,
+        },
+    );
+    assert_eq!(s.services[0].stats, Some(stats));
+
+    // A service the project did not list shows up last.
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("extra", Health::None))),
+    );
+    assert_eq!(s.services.last().unwrap().name, "extra");
+}
+
+#[test]
+fn stats_stream_only_for_rows_on_screen() {
+    let names: Vec<String> = (0..40).map(|i| format!("svc{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut s = fixtures::state(&refs, 100, 24);
+    let mut started = Vec::new();
+    for n in &refs {
+        for fx in update(
+            &mut s,
+            Msg::Engine(fixtures::update(running(n, Health::None))),
+        ) {
+            if let Effect::StartStats { service, .. } = fx {
+                started.push(service);
+            }
+        }
+    }
+    let rows = s.table_rows();
+    assert!(rows < 40);
+    assert_eq!(started.len(), rows);
+    assert_eq!(s.stats_streams.len(), rows);
+    // Jump to the last row: the top rows leave the screen and stop streaming.
+    let fx = update(&mut s, ch('G'));
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::StopStats { service } if service == "svc00"))
+    );
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::StartStats { service, .. } if service == "svc39"))
+    );
+    assert_eq!(s.stats_streams.len(), rows);
+}
+
+#[test]
+fn opening_logs_streams_them_and_closing_stops_and_frees_them() {
+    let mut s = stack();
+    update(&mut s, key(KeyCode::Down)); // redis
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(fx.contains(&Effect::StartLogs {
+        service: "redis".into(),
+        container_id: "redis-cid".into(),
+        tail: 1000,
+        since: None
+    }));
+    assert_eq!(s.focus, Focus::Logs);
+    update(
+        &mut s,
+        lines("redis", &["Ready to accept connections", "second"]),
+    );
+    assert_eq!(visible_texts(&s), ["Ready to accept connections", "second"]);
+    // A late batch of a service not shown is dropped.
+    update(&mut s, lines("api", &["stray"]));
+    assert_eq!(s.logs.len(), 2);
+    let fx = update(&mut s, key(KeyCode::Esc));
+    assert_eq!(
+        fx,
+        vec![Effect::StopLogs {
+            service: "redis".into()
+        }]
+    );
+    assert!(s.pane.is_none());
+    assert!(s.logs.is_empty());
+    assert_eq!(s.focus, Focus::Services);
+}
+
+#[test]
+fn ring_buffers_are_bounded() {
+    let mut s = State::new(
+        "demo",
+        vec!["api".into()],
+        Options {
+            log_capacity: 100,
+            tail: 50,
+            no_color: false,
+        },
+    );
+    s.engine = EngineLink::Connected {
+        api_version: "1.41".into(),
+    };
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("api", Health::None))),
+    );
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::StartLogs { tail: 50, .. }))
+    );
+    for chunk in 0..100 {
+        let texts: Vec<String> = (0..100).map(|i| format!("line {chunk}-{i}")).collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        update(&mut s, lines("api", &refs));
+    }
+    assert_eq!(s.logs.len(), 100);
+    assert_eq!(visible_texts(&s).last().unwrap(), "line 99-99");
+}
+
+#[test]
+fn scrolling_pauses_follow_counts_new_lines_and_g_resumes() {
+    let mut s = stack();
+    update(&mut s, key(KeyCode::Enter));
+    let texts: Vec<String> = (0..100).map(|i| format!("line {i}")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    update(&mut s, lines("postgres", &refs));
+    update(&mut s, ch('k'));
+    update(&mut s, ch('k'));
+    assert!(!s.pane.as_ref().unwrap().following());
+    let bottom = visible_texts(&s).last().unwrap().clone();
+    assert_eq!(bottom, "line 97");
+    update(&mut s, lines("postgres", &["new a", "new b", "new c"]));
+    assert_eq!(s.pane.as_ref().unwrap().new_lines, 3);
+    assert_eq!(
+        visible_texts(&s).last().unwrap(),
+        "line 97",
+        "a paused pane does not move"
+    );
+    update(&mut s, ch('G'));
+    assert!(s.pane.as_ref().unwrap().following());
+    assert_eq!(visible_texts(&s).last().unwrap(), "new c");
+}
+
+#[test]
+fn search_highlights_and_moves_between_matches() {
+    let mut s = stack();
+    update(&mut s, key(KeyCode::Enter));
+    let texts: Vec<String> = (0..200)
+        .map(|i| {
+            if i % 50 == 7 {
+                format!("ERROR request {i} failed")
+            } else {
+                format!("ok {i}")
+            }
+        })
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    update(&mut s, lines("postgres", &refs));
+    update(&mut s, ch('/'));
+    assert!(matches!(s.prompt, Some(Prompt::Search(_))));
+    typed(&mut s, "error");
+    update(&mut s, key(KeyCode::Enter));
+    assert!(s.prompt.is_none());
+    let seq_of = |s: &State, text: &str| {
+        s.logs.rings["postgres"]
+            .lines
+            .iter()
+            .find(|l| &*l.text == text)
+            .unwrap()
+            .seq
+    };
+    let pane = s.pane.as_ref().unwrap();
+    assert_eq!(
+        pane.current_match,
+        Some(seq_of(&s, "ERROR request 157 failed"))
+    );
+    update(&mut s, ch('n'));
+    assert_eq!(
+        s.pane.as_ref().unwrap().current_match,
+        Some(seq_of(&s, "ERROR request 107 failed"))
+    );
+    assert!(visible_texts(&s).contains(&"ERROR request 107 failed".to_string()));
+    assert!(
+        !s.pane.as_ref().unwrap().following(),
+        "jumping to an old match pauses follow"
+    );
+    update(&mut s, ch('N'));
+    assert_eq!(
+        s.pane.as_ref().unwrap().current_match,
+        Some(seq_of(&s, "ERROR request 157 failed"))
+    );
+    // Esc clears the search, then closes the pane.
+    update(&mut s, key(KeyCode::Esc));
+    assert!(s.pane.as_ref().unwrap().search.is_none());
+}
+
+#[test]
+fn invalid_regex_is_an_inline_error_and_keeps_the_prompt() {
+    let mut s = stack();
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, lines("postgres", &["a", "b"]));
+    update(&mut s, ch('f'));
+    typed(&mut s, "(unclosed");
+    assert!(
+        s.pane.as_ref().unwrap().pattern_error.is_some(),
+        "checked while typing"
+    );
+    update(&mut s, key(KeyCode::Enter));
+    assert!(matches!(&s.prompt, Some(Prompt::Filter(t)) if t == "(unclosed"));
+    assert!(s.pane.as_ref().unwrap().filter.is_none());
+    for _ in 0.."(unclosed".len() {
+        update(&mut s, key(KeyCode::Backspace));
+    }
+    typed(&mut s, "^b$");
+    assert!(s.pane.as_ref().unwrap().pattern_error.is_none());
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(visible_texts(&s), ["b"]);
+    // New lines that do not match stay hidden.
+    update(&mut s, lines("postgres", &["c", "b"]));
+    assert_eq!(visible_texts(&s), ["b", "b"]);
+}
+
+#[test]
+fn merged_view_of_marked_services_in_dependency_order() {
+    let mut s = stack();
+    update(&mut s, ch('G')); // api
+    update(&mut s, ch(' '));
+    update(&mut s, ch('g')); // postgres
+    update(&mut s, ch(' '));
+    let fx = update(&mut s, ch('L'));
+    let pane = s.pane.as_ref().unwrap();
+    assert_eq!(pane.sources, ["postgres", "api"]);
+    assert_eq!(
+        fx.iter()
+            .filter(|f| matches!(f, Effect::StartLogs { .. }))
+            .count(),
+        2
+    );
+    update(&mut s, lines("api", &["from api"]));
+    update(&mut s, lines("postgres", &["from postgres"]));
+    assert_eq!(visible_texts(&s), ["from api", "from postgres"]);
+}
+
+#[test]
+fn destructive_actions_ask_first() {
+    let mut s = stack();
+    assert!(update(&mut s, ch('r')).is_empty());
+    assert!(matches!(
+        s.prompt,
+        Some(Prompt::Confirm {
+            action: Action::Restart,
+            ..
+        })
+    ));
+    assert!(update(&mut s, ch('n')).is_empty(), "anything but y cancels");
+    assert!(s.prompt.is_none());
+    update(&mut s, ch('s'));
+    let fx = update(&mut s, ch('y'));
+    assert_eq!(
+        fx,
+        vec![Effect::Action {
+            service: "postgres".into(),
+            action: Action::Stop
+        }]
+    );
+    // Start of a stopped service needs no confirmation.
+    let mut stopped = running("postgres", Health::None);
+    stopped.state = ContainerState::Exited;
+    update(&mut s, Msg::Engine(fixtures::update(stopped)));
+    let fx = update(&mut s, ch('s'));
+    assert!(fx.contains(&Effect::Action {
+        service: "postgres".into(),
+        action: Action::Start
+    }));
+    update(
+        &mut s,
+        Msg::ActionDone {
+            service: "postgres".into(),
+            action: Action::Start,
+            result: Err("no such container".into()),
+        },
+    );
+    assert!(s.toast.as_ref().unwrap().error);
+}
+
+#[test]
+fn exec_needs_a_running_container() {
+    let mut s = stack();
+    assert_eq!(
+        update(&mut s, ch('e')),
+        vec![Effect::Exec {
+            service: "postgres".into(),
+            container_id: "postgres-cid".into()
+        }]
+    );
+    update(
+        &mut s,
+        Msg::ExecDone {
+            service: "postgres".into(),
+            result: Ok(Some(3)),
+        },
+    );
+    assert!(
+        s.toast
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("exited with code 3")
+    );
+    let mut stopped = running("postgres", Health::None);
+    stopped.state = ContainerState::Exited;
+    update(&mut s, Msg::Engine(fixtures::update(stopped)));
+    assert!(update(&mut s, ch('e')).is_empty());
+    assert!(
+        s.toast
+            .as_ref()
+            .unwrap()
+            .text
+            .contains("postgres is exited")
+    );
+}
+
+#[test]
+fn q_and_ctrl_c_quit_but_q_closes_help_first() {
+    let mut s = stack();
+    update(&mut s, ch('?'));
+    assert!(s.help);
+    assert!(update(&mut s, ch('q')).is_empty());
+    assert!(!s.help && !s.quit);
+    assert_eq!(update(&mut s, ch('q')), vec![Effect::Quit]);
+    let mut s = stack();
+    let fx = update(
+        &mut s,
+        Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(fx, vec![Effect::Quit]);
+    assert!(s.quit);
+}
+
+#[test]
+fn engine_outage_stops_streams_and_recovery_restarts_them() {
+    let mut s = stack();
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(
+        &mut s,
+        Msg::Engine(EngineUpdate::Unreachable {
+            error: "connection refused".into(),
+            retry_in: Duration::from_secs(2),
+        }),
+    );
+    assert!(fx.contains(&Effect::StopLogs {
+        service: "postgres".into()
+    }));
+    assert!(fx.iter().any(|f| matches!(f, Effect::StopStats { .. })));
+    assert!(s.log_streams.is_empty() && s.stats_streams.is_empty());
+    assert!(s.layout().banner.is_some());
+    let mut fx = update(
+        &mut s,
+        Msg::Engine(EngineUpdate::Connected {
+            api_version: "1.41".into(),
+        }),
+    );
+    fx.extend(update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("postgres", Health::Healthy))),
+    ));
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::StartLogs { service, .. } if service == "postgres"))
+    );
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::StartStats { service, .. } if service == "postgres"))
+    );
+    assert!(s.layout().banner.is_none());
+}
+
+#[test]
+fn restarted_container_resumes_its_log_stream() {
+    let mut s = stack();
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, lines("postgres", &["before"]));
+    let fx = update(
+        &mut s,
+        Msg::Logs {
+            service: "postgres".into(),
+            event: LogEvent::Ended(None),
+        },
+    );
+    assert!(fx.is_empty());
+    let mut again = running("postgres", Health::Starting);
+    again.started_at = Some("2026-01-02T03:10:00Z".into());
+    let fx = update(&mut s, Msg::Engine(fixtures::update(again.clone())));
+    let since = time::macros::datetime!(2026-01-02 03:04:06 UTC).unix_timestamp();
+    assert!(
+        fx.contains(&Effect::StartLogs {
+            service: "postgres".into(),
+            container_id: "postgres-cid".into(),
+            tail: 1000,
+            since: Some(since)
+        }),
+        "{fx:?}"
+    );
+    // A recreated container (new id) streams from its start.
+    again.container_id = Some("new-cid".into());
+    let fx = update(&mut s, Msg::Engine(fixtures::update(again)));
+    assert!(fx.contains(&Effect::StopLogs {
+        service: "postgres".into()
+    }));
+    assert!(fx.contains(&Effect::StartLogs {
+        service: "postgres".into(),
+        container_id: "new-cid".into(),
+        tail: 1000,
+        since: None
+    }));
+}
+
+#[test]
+fn save_exports_the_filtered_lines() {
+    let mut s = stack();
+    update(&mut s, key(KeyCode::Enter));
+    update(&mut s, lines("postgres", &["keep 1", "drop", "keep 2"]));
+    update(&mut s, ch('f'));
+    typed(&mut s, "keep");
+    update(&mut s, key(KeyCode::Enter));
+    let fx = update(&mut s, ch('S'));
+    let Some(Effect::SaveLogs { path, contents }) = fx.into_iter().next() else {
+        panic!("no save")
+    };
+    assert_eq!(path, "devtui-postgres-20260102-030405.log");
+    assert_eq!(
+        contents,
+        "2026-01-02T03:04:05.123456789Z keep 1\n2026-01-02T03:04:05.123456789Z keep 2\n"
+    );
+}
+
+#[test]
+fn resize_reflows_and_keeps_selection_visible() {
+    let names: Vec<String> = (0..30).map(|i| format!("svc{i:02}")).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut s = fixtures::state(&refs, 100, 50);
+    update(&mut s, ch('G'));
+    update(
+        &mut s,
+        Msg::Resize {
+            width: 80,
+            height: 24,
+        },
+    );
+    assert!(s.selected >= s.table_offset && s.selected < s.table_offset + s.table_rows());
+    assert!(!s.too_small());
+    update(
+        &mut s,
+        Msg::Resize {
+            width: 70,
+            height: 20,
+        },
+    );
+    assert!(s.too_small());
+}
