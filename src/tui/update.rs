@@ -553,7 +553,15 @@ fn open(state: &mut State, fx: &mut Vec<Effect>) {
 fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
     match update {
         EngineUpdate::Connected { api_version } => {
-            state.engine = EngineLink::Connected { api_version }
+            if matches!(state.engine, EngineLink::Unreachable { .. }) {
+                // Anything may have changed during the outage; the snapshot that follows
+                // reports every container that still exists.
+                for row in &mut state.services {
+                    row.status = None;
+                    row.stats = None;
+                }
+            }
+            state.engine = EngineLink::Connected { api_version };
         }
         EngineUpdate::Unreachable { error, retry_in } => {
             state.engine = EngineLink::Unreachable { error, retry_in };
@@ -614,6 +622,7 @@ fn on_logs(state: &mut State, service: &str, event: LogEvent) {
                     pane.on_line(service, line);
                 }
             }
+            keep_anchor_in_buffer(state);
             state.dirty = true;
         }
         LogEvent::Ended(error) => {
@@ -628,6 +637,27 @@ fn on_logs(state: &mut State, service: &str, event: LogEvent) {
                 .and_then(|r| r.status.as_ref())
                 .and_then(|s| s.started_at.clone());
         }
+    }
+}
+
+/// A paused pane whose bottom line has left the ring buffers shows the oldest screenful left.
+fn keep_anchor_in_buffer(state: &mut State) {
+    let (rows, _) = state.log_area();
+    let Some(pane) = state.pane.as_mut() else {
+        return;
+    };
+    let Some(anchor) = pane.anchor else { return };
+    let oldest = pane
+        .sources
+        .iter()
+        .filter_map(|s| state.logs.rings.get(s))
+        .filter_map(|r| r.lines.front().map(|l| l.seq))
+        .min();
+    if oldest.is_some_and(|oldest| anchor < oldest) {
+        let new_lines = pane.new_lines;
+        pane.anchor = None;
+        pane.scroll_top(&state.logs, rows);
+        pane.new_lines = new_lines;
     }
 }
 
