@@ -498,3 +498,51 @@ fn tui_restores_the_terminal_on_sigterm_and_sighup() {
         );
     }
 }
+
+#[test]
+fn tui_on_a_broken_compose_file_exits_with_compose_message_and_code_2() {
+    let tmux = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require("tmux", tmux) {
+        return;
+    }
+    let docker = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require("docker compose", docker) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: [unclosed\n",
+    )
+    .expect("write");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_devtui"));
+    let command = format!(
+        "{} -p tuibroken{}; echo DEVTUI-EXIT=$?; stty -a; sleep 600",
+        bin.display(),
+        std::process::id()
+    );
+    let term = Tmux::start(
+        format!("tuibroken{}-sock", std::process::id()),
+        100,
+        30,
+        dir.path(),
+        &command,
+    );
+    let screen = term.wait_for("devtui to exit", |s| {
+        s.contains("DEVTUI-EXIT=") && s.contains("icanon")
+    });
+    assert!(screen.contains("DEVTUI-EXIT=2"), "{screen}");
+    assert!(screen.contains("compose.yaml"), "names the file:\n{screen}");
+    assert!(!term.alternate_screen_on());
+    let words: Vec<&str> = screen.split_whitespace().collect();
+    assert!(
+        words.contains(&"icanon") && words.contains(&"echo"),
+        "{screen}"
+    );
+}

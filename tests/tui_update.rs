@@ -605,3 +605,42 @@ fn paused_pane_stays_on_the_oldest_lines_while_the_buffer_slides() {
     assert_eq!(shown[0], "line 150");
     assert_eq!(s.pane.as_ref().unwrap().new_lines, 150);
 }
+
+#[test]
+fn the_model_orders_rows_that_arrived_before_it() {
+    let mut s = fixtures::state(&[], 100, 30);
+    s.project = "demo".into();
+    for svc in ["api", "extra", "postgres"] {
+        update(
+            &mut s,
+            Msg::Engine(fixtures::update(running(svc, Health::Healthy))),
+        );
+    }
+    update(&mut s, ch('j')); // "extra"
+    update(
+        &mut s,
+        Msg::Services {
+            project: "demo".into(),
+            services: vec!["postgres".into(), "redis".into(), "api".into()],
+        },
+    );
+    let names: Vec<&str> = s.services.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["postgres", "redis", "api", "extra"]);
+    assert!(s.services[0].status.is_some() && s.services[1].status.is_none());
+    assert_eq!(
+        s.selected_service().unwrap().name,
+        "extra",
+        "the selection follows its service"
+    );
+    // A model naming another project drops the rows watched under the guessed name.
+    update(
+        &mut s,
+        Msg::Services {
+            project: "other".into(),
+            services: vec!["web".into()],
+        },
+    );
+    assert_eq!(s.project, "other");
+    assert_eq!(s.services.len(), 1);
+    assert!(s.services[0].status.is_none());
+}

@@ -40,6 +40,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             on_engine(state, update, &mut fx);
             state.dirty = true;
         }
+        Msg::Services { project, services } => {
+            set_services(state, project, services);
+            state.dirty = true;
+        }
         Msg::Logs { service, event } => on_logs(state, &service, event),
         Msg::Stats { service, stats } => {
             if let Some(row) = state.services.iter_mut().find(|r| r.name == service)
@@ -581,6 +585,34 @@ fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
             }
         }
     }
+}
+
+/// Puts the rows in the model's dependency order; containers the model does not list stay,
+/// last. A different project name means the rows so far were another project's.
+fn set_services(state: &mut State, project: String, services: Vec<String>) {
+    if project != state.project {
+        state.project = project;
+        state.services.clear();
+    }
+    let selected = state.selected_service().map(|r| r.name.clone());
+    let mut old = std::mem::take(&mut state.services);
+    let mut rows: Vec<ServiceRow> = services
+        .into_iter()
+        .map(|name| match old.iter().position(|r| r.name == name) {
+            Some(i) => old.remove(i),
+            None => ServiceRow {
+                name,
+                status: None,
+                stats: None,
+            },
+        })
+        .collect();
+    rows.append(&mut old);
+    state.services = rows;
+    state.selected = selected
+        .and_then(|name| state.services.iter().position(|r| r.name == name))
+        .unwrap_or(0);
+    keep_selection_visible(state);
 }
 
 fn set_status(state: &mut State, status: ServiceStatus) {
