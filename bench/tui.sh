@@ -117,9 +117,16 @@ marker() {
     lazydocker) echo "quiet7" ;;
   esac
 }
+row_of() { # the 0-based row of service $1 in the tool's list on screen
+  screen | grep -E "$2" | awk -v s="$1" '{ for (i = 1; i <= NF; i++) if ($i ~ s) { print NR - 1; exit } }'
+}
 show_flood() {
   case $1 in
-    devtui) tmux -L "$SOCK" send-keys -t bench G Enter ;;              # last row = flood, open its log
+    devtui) # select the flood row, open its log
+      local n; n=$(row_of "^flood$" "^│[ +] [a-z0-9]")
+      tmux -L "$SOCK" send-keys -t bench g
+      for _ in $(seq 1 "${n:-0}"); do tmux -L "$SOCK" send-keys -t bench j; done
+      tmux -L "$SOCK" send-keys -t bench Enter ;;
     oxker) tmux -L "$SOCK" send-keys -t bench End ;;                    # select it: logs follow
     lazydocker) for _ in $(seq 1 12); do tmux -L "$SOCK" send-keys -t bench j; done ;;
   esac
@@ -138,7 +145,8 @@ for tool in $TOOLS; do
     echo "# $tool not installed: skipped (bench/tui.sh --install-peers)" >&2
     continue
   fi
-  (cd "$WORK" && docker compose -p "$PROJECT" restart -t 0 flood >/dev/null 2>&1)  # flood off
+  # A new flood container: quiet until /tmp/go exists.
+  (cd "$WORK" && docker compose -p "$PROJECT" up -d --force-recreate -t 0 flood >/dev/null 2>&1)
   tmux -L "$SOCK" kill-server 2>/dev/null || true
   start=$(now_ms)
   tmux -L "$SOCK" -f /dev/null new-session -d -s bench -x 200 -y 50 "$(launch "$tool")"
@@ -169,7 +177,6 @@ for tool in $TOOLS; do
   done
   KEY_MS[$tool]="${lat[*]}"
   tmux -L "$SOCK" kill-server 2>/dev/null || true
-  (cd "$WORK" && docker compose -p "$PROJECT" restart -t 0 flood >/dev/null 2>&1)
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }

@@ -446,3 +446,103 @@ fn cli_actions_and_exec_share_the_tui_code() {
         text(&out)
     );
 }
+
+#[test]
+fn tui_restores_the_terminal_on_sigterm_and_sighup() {
+    let engine = Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require("the Docker engine (`docker info`)", engine) {
+        return;
+    }
+    let tmux = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require("tmux", tmux) {
+        return;
+    }
+    let id = format!("tuisig{}", std::process::id());
+    let stack = Stack::up(id.clone());
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_devtui"));
+    for (n, signal) in ["TERM", "HUP"].iter().enumerate() {
+        // The script execs devtui, so the pid it writes is devtui's; the shell around it
+        // reports the exit status and the terminal modes afterwards.
+        let script = format!(
+            "echo $$ > devtui.pid\nexec {} -p {} -f compose.yaml\n",
+            bin.display(),
+            stack.project
+        );
+        std::fs::write(stack.dir().join("run.sh"), script).expect("write run.sh");
+        let command = "sh run.sh; echo DEVTUI-EXIT=$?; stty -a; sleep 600";
+        let term = Tmux::start(format!("{id}-{n}-sock"), 100, 30, stack.dir(), command);
+        term.wait_for("the dashboard", |s| row(s, "web").is_some());
+        // Open a pane and a prompt, so there is state to tear down.
+        term.keys(&["j", "Enter"]);
+        term.wait_for("the log pane", |s| s.contains("logs: web"));
+        let pid = std::fs::read_to_string(stack.dir().join("devtui.pid")).expect("pid file");
+        let out = run(Command::new("kill").args([&format!("-{signal}"), pid.trim()]));
+        assert!(out.status.success(), "kill -{signal} failed");
+        let screen = term.wait_for("devtui to exit", |s| {
+            s.contains("DEVTUI-EXIT=") && s.contains("icanon")
+        });
+        assert!(
+            !term.alternate_screen_on(),
+            "SIG{signal}: alternate screen left"
+        );
+        let words: Vec<&str> = screen.split_whitespace().collect();
+        assert!(
+            words.contains(&"icanon") && words.contains(&"echo"),
+            "SIG{signal}: raw mode must be off:\n{screen}"
+        );
+    }
+}
+
+#[test]
+fn tui_on_a_broken_compose_file_exits_with_compose_message_and_code_2() {
+    let tmux = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require("tmux", tmux) {
+        return;
+    }
+    let docker = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !require("docker compose", docker) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        "services:\n  web:\n    image: [unclosed\n",
+    )
+    .expect("write");
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_devtui"));
+    let command = format!(
+        "{} -p tuibroken{}; echo DEVTUI-EXIT=$?; stty -a; sleep 600",
+        bin.display(),
+        std::process::id()
+    );
+    let term = Tmux::start(
+        format!("tuibroken{}-sock", std::process::id()),
+        100,
+        30,
+        dir.path(),
+        &command,
+    );
+    let screen = term.wait_for("devtui to exit", |s| {
+        s.contains("DEVTUI-EXIT=") && s.contains("icanon")
+    });
+    assert!(screen.contains("DEVTUI-EXIT=2"), "{screen}");
+    assert!(screen.contains("compose.yaml"), "names the file:\n{screen}");
+    assert!(!term.alternate_screen_on());
+    let words: Vec<&str> = screen.split_whitespace().collect();
+    assert!(
+        words.contains(&"icanon") && words.contains(&"echo"),
+        "{screen}"
+    );
+}

@@ -460,6 +460,16 @@ fn engine_outage_stops_streams_and_recovery_restarts_them() {
             .any(|f| matches!(f, Effect::StartStats { service, .. } if service == "postgres"))
     );
     assert!(s.layout().banner.is_none());
+    // A service the snapshot did not report again (its container went away meanwhile) no
+    // longer shows its stale state.
+    assert!(
+        s.services
+            .iter()
+            .find(|r| r.name == "redis")
+            .unwrap()
+            .status
+            .is_none()
+    );
 }
 
 #[test]
@@ -544,4 +554,93 @@ fn resize_reflows_and_keeps_selection_visible() {
         },
     );
     assert!(s.too_small());
+}
+
+#[test]
+fn paused_pane_stays_on_the_oldest_lines_while_the_buffer_slides() {
+    let mut s = State::new(
+        "demo",
+        vec!["api".into()],
+        Options {
+            log_capacity: 50,
+            tail: 50,
+            no_color: false,
+        },
+    );
+    s.width = 100;
+    s.height = 30;
+    s.engine = EngineLink::Connected {
+        api_version: "1.41".into(),
+    };
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("api", Health::None))),
+    );
+    update(&mut s, key(KeyCode::Enter));
+    let batch = |from: usize| {
+        let texts: Vec<String> = (from..from + 50).map(|i| format!("line {i}")).collect();
+        texts
+    };
+    let first = batch(0);
+    update(
+        &mut s,
+        lines("api", &first.iter().map(String::as_str).collect::<Vec<_>>()),
+    );
+    update(&mut s, ch('g')); // oldest screenful, paused
+    assert!(!s.pane.as_ref().unwrap().following());
+    for from in [50, 100, 150] {
+        let more = batch(from);
+        update(
+            &mut s,
+            lines("api", &more.iter().map(String::as_str).collect::<Vec<_>>()),
+        );
+    }
+    let (rows, _) = s.log_area();
+    let shown = visible_texts(&s);
+    assert_eq!(
+        shown.len(),
+        rows,
+        "a full screen, not the few lines left below an evicted anchor"
+    );
+    assert_eq!(shown[0], "line 150");
+    assert_eq!(s.pane.as_ref().unwrap().new_lines, 150);
+}
+
+#[test]
+fn the_model_orders_rows_that_arrived_before_it() {
+    let mut s = fixtures::state(&[], 100, 30);
+    s.project = "demo".into();
+    for svc in ["api", "extra", "postgres"] {
+        update(
+            &mut s,
+            Msg::Engine(fixtures::update(running(svc, Health::Healthy))),
+        );
+    }
+    update(&mut s, ch('j')); // "extra"
+    update(
+        &mut s,
+        Msg::Services {
+            project: "demo".into(),
+            services: vec!["postgres".into(), "redis".into(), "api".into()],
+        },
+    );
+    let names: Vec<&str> = s.services.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["postgres", "redis", "api", "extra"]);
+    assert!(s.services[0].status.is_some() && s.services[1].status.is_none());
+    assert_eq!(
+        s.selected_service().unwrap().name,
+        "extra",
+        "the selection follows its service"
+    );
+    // A model naming another project drops the rows watched under the guessed name.
+    update(
+        &mut s,
+        Msg::Services {
+            project: "other".into(),
+            services: vec!["web".into()],
+        },
+    );
+    assert_eq!(s.project, "other");
+    assert_eq!(s.services.len(), 1);
+    assert!(s.services[0].status.is_none());
 }

@@ -15,15 +15,16 @@ use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::compose::Compose;
 use crate::engine::logs::{LogEvent, LogStart};
 use crate::engine::{EngineUpdate, client, exec, logs, stats, watch};
+use crate::exit::Failure;
 use crate::ops::actions::Target;
-use crate::project::Project;
+use crate::project::{Location, Project};
 use crate::tui::msg::{Effect, Msg};
 use crate::tui::state::{Options, State};
 use crate::tui::terminal::TerminalGuard;
@@ -239,26 +240,79 @@ fn init_logging() {
         .try_init();
 }
 
-/// Opens the TUI on a loaded project until the user quits (or a signal ends it).
-pub async fn run(project: Project) -> anyhow::Result<i32> {
+/// What the TUI starts from.
+pub enum Start {
+    /// A loaded project (after `devtui up`).
+    Loaded(Project),
+    /// A found project whose model is loaded while the TUI already shows its containers.
+    Located(Location),
+}
+
+/// The watcher of one project name, restarted if the model names the project differently.
+struct Watcher {
+    token: CancellationToken,
+    rx: mpsc::Receiver<EngineUpdate>,
+}
+
+impl Watcher {
+    fn start(root: &CancellationToken, project: &str) -> Self {
+        let token = root.child_token();
+        let rx = watch::watch(project.to_string(), token.clone());
+        Self { token, rx }
+    }
+}
+
+/// Opens the TUI until the user quits (or a signal ends it).
+pub async fn run(start: Start) -> anyhow::Result<i32> {
     init_logging();
-    let services = project.services.iter().map(|s| s.name.clone()).collect();
-    let mut state = State::new(project.name.clone(), services, Options::from_env());
     let root = CancellationToken::new();
-    let mut engine_rx = watch::watch(project.name.clone(), root.child_token());
     let (tx, mut rx) = mpsc::channel(CHANNEL_BOUND);
+    let (name, services, compose, loading) = match start {
+        Start::Loaded(project) => {
+            let services = project.services.iter().map(|s| s.name.clone()).collect();
+            (
+                project.name.clone(),
+                services,
+                Compose::for_project(&project),
+                None,
+            )
+        }
+        Start::Located(location) => {
+            let name = crate::project::name_hint(&location);
+            let (done, loading) = oneshot::channel();
+            tokio::spawn(async move {
+                let _ = done.send(crate::project::load_at(&location, &[]).await);
+            });
+            (
+                name.clone(),
+                Vec::new(),
+                Compose::by_name(&name),
+                Some(loading),
+            )
+        }
+    };
+    let mut state = State::new(name.clone(), services, Options::from_env());
+    let mut watcher = Watcher::start(&root, &name);
     let mut runner = Runner {
         engine: Engine::default(),
-        compose: Compose::for_project(&project),
-        project: project.name.clone(),
+        compose,
+        project: name.clone(),
         tx,
         root: root.clone(),
         logs: HashMap::new(),
         stats: HashMap::new(),
     };
     let mut term = TerminalGuard::enter()?;
-    tracing::info!(project = %project.name, "tui started");
-    let exit = event_loop(&mut state, &mut term, &mut runner, &mut engine_rx, &mut rx).await;
+    tracing::info!(project = %name, "tui started");
+    let exit = event_loop(
+        &mut state,
+        &mut term,
+        &mut runner,
+        &mut watcher,
+        loading,
+        &mut rx,
+    )
+    .await;
     root.cancel();
     drop(term);
     tracing::info!("tui stopped");
@@ -272,7 +326,8 @@ async fn event_loop(
     state: &mut State,
     term: &mut TerminalGuard,
     runner: &mut Runner,
-    engine_rx: &mut mpsc::Receiver<EngineUpdate>,
+    watcher: &mut Watcher,
+    mut loading: Option<oneshot::Receiver<Result<Project, crate::project::Error>>>,
     rx: &mut mpsc::Receiver<Msg>,
 ) -> anyhow::Result<Exit> {
     let size = term.terminal.size()?;
@@ -303,7 +358,24 @@ async fn event_loop(
                 Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the terminal")),
                 None => return Ok(Exit::Quit),
             },
-            Some(update) = engine_rx.recv() => Msg::Engine(update),
+            Some(update) = watcher.rx.recv() => Msg::Engine(update),
+            loaded = wait_loaded(&mut loading) => {
+                loading = None;
+                match loaded {
+                    Ok(project) => {
+                        runner.compose = Compose::for_project(&project);
+                        runner.project = project.name.clone();
+                        if project.name != state.project {
+                            watcher.token.cancel();
+                            *watcher = Watcher::start(&runner.root, &project.name);
+                        }
+                        let services = project.services.iter().map(|s| s.name.clone()).collect();
+                        Msg::Services { project: project.name, services }
+                    }
+                    // A compose file that does not parse ends the TUI with compose's message.
+                    Err(e) => return Err(Failure::from(e).into()),
+                }
+            }
             Some(msg) = rx.recv() => msg,
             _ = tick.tick() => Msg::Tick(OffsetDateTime::now_utc()),
             _ = tokio::time::sleep_until(next_frame), if state.dirty => continue,
@@ -314,7 +386,7 @@ async fn event_loop(
         let mut effects: VecDeque<Effect> = handle(state, runner, msg).into();
         // Drain what is already queued (a log burst) before the next frame.
         for _ in 0..MAX_BURST {
-            let queued = match engine_rx.try_recv() {
+            let queued = match watcher.rx.try_recv() {
                 Ok(update) => Msg::Engine(update),
                 Err(_) => match rx.try_recv() {
                     Ok(msg) => msg,
@@ -361,6 +433,19 @@ fn handle(state: &mut State, runner: &Runner, msg: Msg) -> Vec<Effect> {
         runner.engine.reset();
     }
     update(state, msg)
+}
+
+async fn wait_loaded(
+    loading: &mut Option<oneshot::Receiver<Result<Project, crate::project::Error>>>,
+) -> Result<Project, crate::project::Error> {
+    match loading.as_mut() {
+        Some(rx) => match rx.await {
+            Ok(result) => result,
+            // The loader cannot vanish without answering; wait for nothing if it did.
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
 }
 
 async fn next_event(events: &mut Option<EventStream>) -> Option<std::io::Result<Event>> {

@@ -27,13 +27,14 @@ pub async fn run(args: &ProjectArgs) -> anyhow::Result<i32> {
         )
         .into());
     }
-    let project = crate::project::load(args, &[])
-        .await
-        .map_err(Failure::from)?;
-    run_with(project).await
+    // The first frame does not wait for `docker compose config`: the TUI opens on the
+    // project's name and the engine's containers, and the model (dependency order, services
+    // without containers) follows. A compose file that does not parse still fails as usual.
+    let location = crate::project::discover(args).map_err(Failure::from)?;
+    app::run(app::Start::Located(location)).await
 }
 
 /// The TUI on an already loaded project (what `devtui up` opens once the stack is up).
 pub async fn run_with(project: crate::project::Project) -> anyhow::Result<i32> {
-    app::run(project).await
+    app::run(app::Start::Loaded(project)).await
 }

@@ -18,6 +18,11 @@ pub enum Msg {
         height: u16,
     },
     Engine(EngineUpdate),
+    /// The project model arrived: its name and its services in dependency order.
+    Services {
+        project: String,
+        services: Vec<String>,
+    },
     /// A batch of log lines from one service's stream, or its end.
     Logs {
         service: String,

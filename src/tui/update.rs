@@ -40,6 +40,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             on_engine(state, update, &mut fx);
             state.dirty = true;
         }
+        Msg::Services { project, services } => {
+            set_services(state, project, services);
+            state.dirty = true;
+        }
         Msg::Logs { service, event } => on_logs(state, &service, event),
         Msg::Stats { service, stats } => {
             if let Some(row) = state.services.iter_mut().find(|r| r.name == service)
@@ -553,7 +557,15 @@ fn open(state: &mut State, fx: &mut Vec<Effect>) {
 fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
     match update {
         EngineUpdate::Connected { api_version } => {
-            state.engine = EngineLink::Connected { api_version }
+            if matches!(state.engine, EngineLink::Unreachable { .. }) {
+                // Anything may have changed during the outage; the snapshot that follows
+                // reports every container that still exists.
+                for row in &mut state.services {
+                    row.status = None;
+                    row.stats = None;
+                }
+            }
+            state.engine = EngineLink::Connected { api_version };
         }
         EngineUpdate::Unreachable { error, retry_in } => {
             state.engine = EngineLink::Unreachable { error, retry_in };
@@ -573,6 +585,34 @@ fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
             }
         }
     }
+}
+
+/// Puts the rows in the model's dependency order; containers the model does not list stay,
+/// last. A different project name means the rows so far were another project's.
+fn set_services(state: &mut State, project: String, services: Vec<String>) {
+    if project != state.project {
+        state.project = project;
+        state.services.clear();
+    }
+    let selected = state.selected_service().map(|r| r.name.clone());
+    let mut old = std::mem::take(&mut state.services);
+    let mut rows: Vec<ServiceRow> = services
+        .into_iter()
+        .map(|name| match old.iter().position(|r| r.name == name) {
+            Some(i) => old.remove(i),
+            None => ServiceRow {
+                name,
+                status: None,
+                stats: None,
+            },
+        })
+        .collect();
+    rows.append(&mut old);
+    state.services = rows;
+    state.selected = selected
+        .and_then(|name| state.services.iter().position(|r| r.name == name))
+        .unwrap_or(0);
+    keep_selection_visible(state);
 }
 
 fn set_status(state: &mut State, status: ServiceStatus) {
@@ -614,6 +654,7 @@ fn on_logs(state: &mut State, service: &str, event: LogEvent) {
                     pane.on_line(service, line);
                 }
             }
+            keep_anchor_in_buffer(state);
             state.dirty = true;
         }
         LogEvent::Ended(error) => {
@@ -628,6 +669,27 @@ fn on_logs(state: &mut State, service: &str, event: LogEvent) {
                 .and_then(|r| r.status.as_ref())
                 .and_then(|s| s.started_at.clone());
         }
+    }
+}
+
+/// A paused pane whose bottom line has left the ring buffers shows the oldest screenful left.
+fn keep_anchor_in_buffer(state: &mut State) {
+    let (rows, _) = state.log_area();
+    let Some(pane) = state.pane.as_mut() else {
+        return;
+    };
+    let Some(anchor) = pane.anchor else { return };
+    let oldest = pane
+        .sources
+        .iter()
+        .filter_map(|s| state.logs.rings.get(s))
+        .filter_map(|r| r.lines.front().map(|l| l.seq))
+        .min();
+    if oldest.is_some_and(|oldest| anchor < oldest) {
+        let new_lines = pane.new_lines;
+        pane.anchor = None;
+        pane.scroll_top(&state.logs, rows);
+        pane.new_lines = new_lines;
     }
 }
 
