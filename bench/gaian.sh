@@ -10,14 +10,15 @@
 # Needs: docker (stand-in or official postgres image), wrk, pgbench, python3, a release build.
 #   apt-get install -y wrk postgresql-client      # pgbench ships with the client on Debian 12
 #   cargo build --release && bench/gaian.sh
-# Knobs: CONNECTIONS (64), DURATION seconds (20), GAIAN_BIN (target/release/devtui),
+# Knobs: CONNECTIONS (64), DURATION seconds per step (15), ROUNDS (3), GAIAN_BIN (target/release/devtui),
 #        DEVTUI_POSTGRES_IMAGE (devtui-standin/postgres:15 here, postgres:16-alpine elsewhere).
 # Traffic goes to 127.0.0.1 only; every step is bounded by DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CONNECTIONS="${CONNECTIONS:-64}"
-DURATION="${DURATION:-20}"
+DURATION="${DURATION:-15}"
+ROUNDS="${ROUNDS:-3}"
 GAIAN_BIN="${GAIAN_BIN:-target/release/devtui}"
 IMAGE="${DEVTUI_POSTGRES_IMAGE:-postgres:16-alpine}"
 PW="bench-$$"
@@ -69,14 +70,11 @@ INSERT INTO ledger (player_id, action, quantity, reward_micro, balance_after_mic
 UPDATE players SET balance_micro = balance_micro + 5000000 WHERE player_id = 'pgb-' || :pid;
 END;
 SQL
-echo "bench: pgbench, $CONNECTIONS connections, ${DURATION}s"
-(cd "$work" && pgbench -n -c "$CONNECTIONS" -j 2 -T "$DURATION" -f tx.sql -l --log-prefix=pgb gaian > pgbench.out 2>&1)
-pg_tps="$(grep -oP 'tps = \K[0-9.]+' "$work/pgbench.out" | head -1)"
-pg_p99="$(cat "$work"/pgb.* | python3 -c '
-import sys
-lat = sorted(int(l.split()[2]) for l in sys.stdin if l.strip())
-print("%.1f" % (lat[int(len(lat) * 0.99) - 1] / 1000.0))')"
-
+to_ms() { python3 -c "
+import sys; v=sys.argv[1]
+for unit, f in (('us',0.001),('ms',1),('s',1000)):
+    if v.endswith(unit) and (unit != 's' or not v.endswith('ms') and not v.endswith('us')):
+        print('%.1f' % (float(v[:-len(unit)]) * f)); break" "$1"; }
 cat > "$work/post.lua" <<'LUA'
 -- Distinct actions: a fresh idempotency key per request, players spread over 10,000.
 local counter = 0
@@ -96,34 +94,46 @@ done = function(summary, latency, requests)
   io.write(string.format("non2xx_or_errors %d\n", bad))
 end
 LUA
-echo "bench: wrk POST /api/v1/action, $CONNECTIONS connections, ${DURATION}s"
-wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port" > "$work/post.out"
+# Alternate the two in rounds, so load from elsewhere on a shared machine hits both alike;
+# the medians of the rounds are reported.
+: > "$work/rounds"
+for round in $(seq "$ROUNDS"); do
+  echo "bench: round $round/$ROUNDS: pgbench, then wrk POST /api/v1/action ($CONNECTIONS connections, ${DURATION}s each)"
+  rm -f "$work"/pgb.*
+  (cd "$work" && pgbench -n -c "$CONNECTIONS" -j 2 -T "$DURATION" -f tx.sql -l --log-prefix=pgb gaian > pgbench.out 2>&1)
+  pg_tps="$(grep -oP 'tps = \K[0-9.]+' "$work/pgbench.out" | head -1)"
+  pg_p99="$(cat "$work"/pgb.* | python3 -c '
+import sys
+lat = sorted(int(l.split()[2]) for l in sys.stdin if l.strip())
+print("%.1f" % (lat[int(len(lat) * 0.99) - 1] / 1000.0))')"
+  wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port" > "$work/post.out"
+  post_rps="$(grep -oP 'Requests/sec:\s+\K[0-9.]+' "$work/post.out")"
+  post_p99="$(to_ms "$(grep -P '^\s+99%' "$work/post.out" | awk '{print $2}')")"
+  post_bad="$(grep -oP 'non2xx_or_errors \K[0-9]+' "$work/post.out" || echo 0)"
+  echo "$pg_tps $pg_p99 $post_rps $post_p99 $post_bad" | tee -a "$work/rounds"
+done
 echo "bench: wrk GET /health, $CONNECTIONS connections, ${DURATION}s"
 wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" --latency "http://127.0.0.1:$port/health" > "$work/health.out"
 
-to_ms() { python3 -c "
-import sys; v=sys.argv[1]
-for unit, f in (('us',0.001),('ms',1),('s',1000)):
-    if v.endswith(unit) and (unit != 's' or not v.endswith('ms') and not v.endswith('us')):
-        print('%.1f' % (float(v[:-len(unit)]) * f)); break" "$1"; }
-post_rps="$(grep -oP 'Requests/sec:\s+\K[0-9.]+' "$work/post.out")"
-post_p99="$(to_ms "$(grep -P '^\s+99%' "$work/post.out" | awk '{print $2}')")"
-post_bad="$(grep -oP 'non2xx_or_errors \K[0-9]+' "$work/post.out" || echo 0)"
 health_rps="$(grep -oP 'Requests/sec:\s+\K[0-9.]+' "$work/health.out")"
 health_p99="$(to_ms "$(grep -P '^\s+99%' "$work/health.out" | awk '{print $2}')")"
 rows="$(psql -d gaian -tAc "SELECT count(*) FROM ledger WHERE player_id LIKE 'wrk-%'")"
 exact="$(psql -d gaian -tAc "SELECT count(*) FROM players p WHERE balance_micro <> (SELECT COALESCE(SUM(reward_micro),0) FROM ledger l WHERE l.player_id = p.player_id) AND p.player_id LIKE 'wrk-%'")"
 
 echo
-echo "== results ($CONNECTIONS connections, ${DURATION}s each, $(nproc) cores) =="
-printf '%-32s %10s tps   p99 %7s ms\n' "pgbench ledger+balance tx" "$pg_tps" "$pg_p99"
-printf '%-32s %10s req/s p99 %7s ms  (errors/non-2xx: %s, ledger rows: %s)\n' "Gaian POST /api/v1/action" "$post_rps" "$post_p99" "$post_bad" "$rows"
-printf '%-32s %10s req/s p99 %7s ms\n' "Gaian GET /health" "$health_rps" "$health_p99"
-python3 - "$post_rps" "$pg_tps" "$post_p99" "$pg_p99" "$health_rps" <<'PY'
-import sys
-post, pg, post99, pg99, health = map(float, sys.argv[1:])
-print(f"POST/pgbench throughput ratio: {post / pg:.2f} (target >= 0.8)")
-print(f"POST/pgbench p99 ratio:        {post99 / pg99:.2f} (target <= 1.5)")
-print(f"GET /health:                   {health:.0f} req/s (target >= 40000)")
+echo "== results ($CONNECTIONS connections, $ROUNDS rounds of ${DURATION}s, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)) =="
+python3 - "$work/rounds" "$health_rps" "$health_p99" "$rows" <<'PY'
+import statistics, sys
+rounds = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+health, health99, rows = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+for i, (pg, pg99, post, post99, bad) in enumerate(rounds, 1):
+    print(f"round {i}: pgbench {pg:8.0f} tps p99 {pg99:6.1f} ms | POST {post:8.0f} req/s p99 {post99:6.1f} ms (errors {bad:.0f}) | ratio {post / pg:.2f}, p99 ratio {post99 / pg99:.2f}")
+med = lambda k: statistics.median(r[k] for r in rounds)
+print(f"median pgbench ledger+balance tx: {med(0):.0f} tps, p99 {med(1):.1f} ms")
+print(f"median Gaian POST /api/v1/action: {med(2):.0f} req/s, p99 {med(3):.1f} ms (ledger rows written: {rows})")
+print(f"Gaian GET /health:                {health:.0f} req/s, p99 {health99:.1f} ms")
+print(f"POST/pgbench throughput ratio (median of rounds): {statistics.median(r[2] / r[0] for r in rounds):.2f} (target >= 0.8)")
+print(f"POST/pgbench p99 ratio (median of rounds):        {statistics.median(r[3] / r[1] for r in rounds):.2f} (target <= 1.5)")
+print(f"GET /health: {health:.0f} req/s (target >= 40000)")
 PY
 echo "players whose balance != sum(ledger): $exact"

@@ -144,11 +144,10 @@ pub struct DailyTotal {
 pub enum Store {
     /// SQLite allows one writer: a one-connection pool serialises writes without
     /// SQLITE_BUSY retries, while readers use WAL snapshots in parallel.
-    Sqlite {
-        write: SqlitePool,
-        read: SqlitePool,
-    },
-    Postgres(PgPool),
+    Sqlite { write: SqlitePool, read: SqlitePool },
+    /// `probe` is a separate one-connection pool for the health monitor, so a busy request
+    /// pool never makes a healthy database look down.
+    Postgres { pool: PgPool, probe: PgPool },
 }
 
 const SELECT_BY_KEY: &str = "SELECT id, player_id, action, quantity, reward_micro, balance_after_micro, capped, day, created_at, idempotency_key, request, metadata \
@@ -336,7 +335,11 @@ impl Store {
                     .connect(url)
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
-                Ok(Store::Postgres(pool))
+                let probe = PgPoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(1))
+                    .connect_lazy(url)?;
+                Ok(Store::Postgres { pool, probe })
             }
         }
     }
@@ -345,7 +348,7 @@ impl Store {
     pub fn engine(&self) -> &'static str {
         match self {
             Store::Sqlite { .. } => "sqlite",
-            Store::Postgres(_) => "postgres",
+            Store::Postgres { .. } => "postgres",
         }
     }
 
@@ -353,7 +356,7 @@ impl Store {
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         match self {
             Store::Sqlite { read, .. } => sqlx::query("SELECT 1").execute(read).await.map(drop),
-            Store::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop),
+            Store::Postgres { probe, .. } => sqlx::query("SELECT 1").execute(probe).await.map(drop),
         }
     }
 
@@ -381,7 +384,7 @@ impl Store {
     async fn record_once(&self, new: &NewAction, rule: &Rule) -> Result<Outcome, sqlx::Error> {
         match self {
             Store::Sqlite { write, .. } => record_action!(write, new, rule, write_sqlite),
-            Store::Postgres(pool) => record_action!(pool, new, rule, write_postgres),
+            Store::Postgres { pool, .. } => record_action!(pool, new, rule, write_postgres),
         }
     }
 
@@ -393,7 +396,7 @@ impl Store {
                     .fetch_optional(write)
                     .await
             }
-            Store::Postgres(pool) => {
+            Store::Postgres { pool, .. } => {
                 sqlx::query_as(SELECT_BY_KEY)
                     .bind(key)
                     .fetch_optional(pool)
@@ -411,7 +414,7 @@ impl Store {
                     .fetch_optional(read)
                     .await
             }
-            Store::Postgres(pool) => {
+            Store::Postgres { pool, .. } => {
                 sqlx::query_as(SELECT_PLAYER)
                     .bind(player_id)
                     .fetch_optional(pool)
@@ -429,7 +432,7 @@ impl Store {
                     .fetch_all(read)
                     .await
             }
-            Store::Postgres(pool) => {
+            Store::Postgres { pool, .. } => {
                 sqlx::query_as(SELECT_TOTALS)
                     .bind(player_id)
                     .fetch_all(pool)
@@ -448,7 +451,7 @@ impl Store {
                     .fetch_all(read)
                     .await
             }
-            Store::Postgres(pool) => {
+            Store::Postgres { pool, .. } => {
                 sqlx::query_as(SELECT_DAY)
                     .bind(player_id)
                     .bind(day)
@@ -474,7 +477,7 @@ impl Store {
                     .fetch_all(read)
                     .await
             }
-            Store::Postgres(pool) => {
+            Store::Postgres { pool, .. } => {
                 sqlx::query_as(SELECT_LEDGER_PAGE)
                     .bind(player_id)
                     .bind(before)
@@ -492,7 +495,10 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Store::Postgres(pool) => pool.close().await,
+            Store::Postgres { pool, probe } => {
+                probe.close().await;
+                pool.close().await;
+            }
         }
     }
 }

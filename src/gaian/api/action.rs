@@ -294,6 +294,13 @@ pub async fn post_action(
         })?),
     };
     let (new, rule) = validate(&state, value, header_key)?;
+    if !state.health.database_up() {
+        // Fail fast while the monitor sees the database down, instead of every request
+        // waiting out the pool's acquire timeout.
+        return Err(ApiError::Unavailable(
+            "database probe reports it down".into(),
+        ));
+    }
     match state.store.record_action(&new, &rule).await? {
         Outcome::Recorded { row, daily } => {
             if let Some(sink) = &state.training {
