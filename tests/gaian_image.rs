@@ -41,7 +41,7 @@ impl Drop for Image {
 
 #[test]
 fn gaian_image_builds_from_the_binary_and_runs_as_non_root() {
-    if !docker_available() {
+    if !engine_ready() {
         return;
     }
     let tag = format!("devtui-gaian-test:{}", std::process::id());
@@ -127,7 +127,7 @@ fn watch_project(project: &str) {
 
 #[test]
 fn bundled_stack_builds_gaian_and_it_turns_healthy() {
-    if !docker_available() {
+    if !engine_ready() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

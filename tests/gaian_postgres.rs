@@ -9,7 +9,7 @@ use gaian_support::*;
 use serde_json::json;
 
 async fn on_postgres(name: &str) -> Option<TestGaian> {
-    if !docker_available() {
+    if !engine_ready() {
         return None;
     }
     let pg = tokio::task::spawn_blocking(shared_postgres)
@@ -57,7 +57,7 @@ async fn postgres_thousand_concurrent_actions_keep_balances_exact() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_503_while_postgres_is_stopped_and_200_after() {
-    if !docker_available() {
+    if !engine_ready() {
         return;
     }
     let pg = tokio::task::spawn_blocking(|| postgres_container(true))
@@ -128,7 +128,7 @@ async fn health_is_503_while_postgres_is_stopped_and_200_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cache_serves_today_and_its_outage_keeps_results_exact() {
-    if !docker_available() {
+    if !engine_ready() {
         return;
     }
     let (pg, redis) = tokio::task::spawn_blocking(|| (shared_postgres(), redis_container()))

@@ -10,27 +10,13 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use devtui::gaian::server::{Config, Server};
+
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)] // not every gaian test binary needs each
+pub use common::{engine_ready, free_port, unique_name};
 use devtui::gaian::store::Database;
 use serde_json::{Value, json};
-
-/// True when the engine answers; with CI set a missing engine fails the test instead.
-pub fn docker_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-            panic!(
-                "the Docker engine is not reachable (`docker info` failed) and CI is set: start it with ../shared/engine/ensure-engine.sh"
-            );
-        }
-        eprintln!("skipping: the Docker engine is not reachable");
-    }
-    ok
-}
 
 fn docker(args: &[&str]) -> String {
     let out = Command::new("docker")
@@ -43,22 +29,6 @@ fn docker(args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{}-{nanos:08x}", std::process::id())
-}
-
-/// A free port on 127.0.0.1 (released at once; good enough for a container we start now).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// A container removed on drop, and by a watcher process if this test process dies first
@@ -76,7 +46,7 @@ impl Container {
         env: &[&str],
         cmd: &[&str],
     ) -> Container {
-        let name = unique("devtui-gaian-test");
+        let name = unique_name("devtui-gaian-test");
         let publish = match host_port {
             Some(p) => format!("127.0.0.1:{p}:{container_port}"),
             None => format!("127.0.0.1::{container_port}"),
