@@ -185,11 +185,11 @@ async fn survivor(
     Ok(all.into_iter().find(|s| s.service == service))
 }
 
-/// Every container of `project` (by the compose project label), inspected, in service order.
-pub async fn snapshot(
+/// The ids of every container of `project` (by the compose project label), stopped ones too.
+pub async fn container_ids(
     docker: &Docker,
     project: &str,
-) -> Result<Vec<ServiceStatus>, bollard::errors::Error> {
+) -> Result<Vec<String>, bollard::errors::Error> {
     let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
     let containers = docker
         .list_containers(Some(
@@ -199,9 +199,17 @@ pub async fn snapshot(
                 .build(),
         ))
         .await?;
+    Ok(containers.into_iter().filter_map(|c| c.id).collect())
+}
+
+/// Every container of `project` (by the compose project label), inspected, in service order.
+pub async fn snapshot(
+    docker: &Docker,
+    project: &str,
+) -> Result<Vec<ServiceStatus>, bollard::errors::Error> {
+    let containers = container_ids(docker, project).await?;
     let mut out = Vec::with_capacity(containers.len());
-    for c in containers {
-        let Some(id) = c.id else { continue };
+    for id in containers {
         match inspect_status(docker, &id).await {
             Ok(Some(status)) => out.push(status),
             Ok(None) => {}

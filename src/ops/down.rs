@@ -1,13 +1,9 @@
 //! `devtui down`: stop and remove the stack's containers and networks (and, with
 //! `--volumes`, its named volumes) through `docker compose down`.
 
-use std::collections::HashMap;
-
-use bollard::query_parameters::ListContainersOptionsBuilder;
-
 use crate::cli::{DownArgs, ProjectArgs};
 use crate::engine::compose::{self, Compose};
-use crate::engine::watch::PROJECT_LABEL;
+use crate::engine::watch;
 use crate::exit::{self, Failure};
 use crate::project;
 
@@ -48,17 +44,15 @@ pub async fn run(args: &ProjectArgs, down: DownArgs) -> anyhow::Result<i32> {
             ),
             other => Failure::new(exit::NO_ENGINE, other.to_string()),
         })?;
-    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={name}")])]);
-    let left = docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
+    let left = watch::container_ids(&docker, &name)
         .await
-        .map(|l| l.len())
-        .unwrap_or(0);
+        .map_err(|e| {
+            Failure::new(
+                exit::NO_ENGINE,
+                format!("cannot list the containers of {name} after `docker compose down`: {e}"),
+            )
+        })?
+        .len();
     if left > 0 {
         return Err(Failure::new(
             exit::FAILED,

@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, LogsOptionsBuilder};
+use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
@@ -15,7 +15,7 @@ use super::preflight::{self, Check};
 use crate::cli::{ProjectArgs, UpArgs};
 use crate::engine::compose::{self, Compose};
 use crate::engine::model::{ContainerState, EngineUpdate, Health, ServiceStatus};
-use crate::engine::watch::{self, PROJECT_LABEL};
+use crate::engine::watch;
 use crate::exit::{self, Failure};
 use crate::project::{self, DependsCondition, Project, Service};
 
@@ -125,7 +125,10 @@ pub async fn bring_up(
 
     // Containers that exist before we start may be stale (an old exit); they count only
     // once compose has (re)started them.
-    let baseline = container_ids(docker, &project.name).await;
+    let baseline: HashSet<String> = watch::container_ids(docker, &project.name)
+        .await
+        .map(HashSet::from_iter)
+        .unwrap_or_default();
     let cancel = CancellationToken::new();
     let _stop_watch = cancel.clone().drop_guard();
     let mut updates = watch::watch(project.name.clone(), cancel);
@@ -240,20 +243,6 @@ pub async fn bring_up(
             return Ok(out);
         }
     }
-}
-
-async fn container_ids(docker: &Docker, project: &str) -> HashSet<String> {
-    let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
-    docker
-        .list_containers(Some(
-            ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .map(|list| list.into_iter().filter_map(|c| c.id).collect())
-        .unwrap_or_default()
 }
 
 /// Why a service failed.
