@@ -64,17 +64,26 @@ fn docker_config_dir() -> Option<PathBuf> {
 /// config's `currentContext` (looked up in `~/.docker/contexts/meta/*/meta.json`), else the
 /// local socket.
 pub fn endpoint() -> Result<Endpoint, Error> {
-    if let Ok(host) = std::env::var("DOCKER_HOST")
-        && !host.is_empty()
-    {
+    endpoint_from(
+        std::env::var("DOCKER_HOST").ok(),
+        std::env::var("DOCKER_CONTEXT").ok(),
+        docker_config_dir(),
+    )
+}
+
+/// `endpoint` with its inputs explicit: DOCKER_HOST, DOCKER_CONTEXT and the docker config dir.
+pub fn endpoint_from(
+    docker_host: Option<String>,
+    docker_context: Option<String>,
+    config_dir: Option<PathBuf>,
+) -> Result<Endpoint, Error> {
+    if let Some(host) = docker_host.filter(|h| !h.is_empty()) {
         return Ok(Endpoint {
             host,
             source: "DOCKER_HOST".into(),
         });
     }
-    let config_dir = docker_config_dir();
-    let context = std::env::var("DOCKER_CONTEXT")
-        .ok()
+    let context = docker_context
         .filter(|c| !c.is_empty())
         .or_else(|| {
             let dir = config_dir.as_ref()?;
@@ -89,6 +98,7 @@ pub fn endpoint() -> Result<Endpoint, Error> {
             source: "default".into(),
         });
     };
+    // Context directories are named by a hash of the name; the name is inside meta.json.
     let host = config_dir
         .and_then(|dir| std::fs::read_dir(dir.join("contexts/meta")).ok())
         .into_iter()
@@ -169,6 +179,43 @@ fn short_reason(e: &bollard::errors::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_host_then_context_then_default() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = dir.path().join("contexts/meta/0123abcd");
+        std::fs::create_dir_all(&meta).expect("mkdir");
+        std::fs::write(
+            meta.join("meta.json"),
+            r#"{"Name":"remote","Metadata":{},"Endpoints":{"docker":{"Host":"ssh://me@box","SkipTLSVerify":false}}}"#,
+        )
+        .expect("write meta");
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"currentContext":"remote"}"#,
+        )
+        .expect("write config");
+        let cfg = Some(dir.path().to_path_buf());
+
+        let ep = endpoint_from(Some("tcp://1.2.3.4:2375".into()), None, cfg.clone()).expect("ok");
+        assert_eq!(ep.host, "tcp://1.2.3.4:2375");
+        assert_eq!(ep.source, "DOCKER_HOST");
+
+        let ep = endpoint_from(None, None, cfg.clone()).expect("ok");
+        assert_eq!(ep.host, "ssh://me@box");
+        assert_eq!(ep.source, "context remote");
+        assert!(!ep.is_local());
+
+        let ep = endpoint_from(None, Some("default".into()), cfg.clone()).expect("ok");
+        assert_eq!(ep.host, DEFAULT_HOST);
+
+        assert!(matches!(
+            endpoint_from(None, Some("nosuch".into()), cfg),
+            Err(Error::UnknownContext(name)) if name == "nosuch"
+        ));
+        let ep = endpoint_from(None, None, None).expect("ok");
+        assert_eq!(ep.host, DEFAULT_HOST);
+    }
 
     #[test]
     fn locality() {

@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
-/// The oldest compose we support: `config --format json` with `--profile '*'`, `--progress`.
+/// The oldest compose we support (`config --format json`, `--profile "*"`, `down` by label).
 pub const MIN_VERSION: (u64, u64, u64) = (2, 20, 0);
 /// How many trailing stderr lines a failure keeps.
 const ERROR_TAIL: usize = 20;
@@ -86,8 +86,8 @@ impl Compose {
     /// The full command line, ready to spawn; the child dies with its handle.
     pub fn command<S: AsRef<str>>(&self, args: &[S]) -> Command {
         let mut cmd = Command::new("docker");
-        cmd.arg("compose")
-            .args(["--ansi", "never", "--progress", "plain"]);
+        // Output is piped, so compose prints plain lines; `--ansi never` drops colour codes.
+        cmd.arg("compose").args(["--ansi", "never"]);
         if let Some(name) = &self.project_name {
             cmd.arg("-p").arg(name);
         }

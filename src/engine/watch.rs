@@ -89,12 +89,18 @@ async fn session(
 ) -> Result<(), String> {
     let docker = client::connect().await.map_err(|e| e.to_string())?;
     let api_version = docker.client_version().to_string();
-    // Subscribe before the snapshot so nothing between the two is missed.
+    // The events request is only sent when the stream is first polled, after the snapshot;
+    // asking the engine to replay from its own clock's "now" closes that gap.
+    let since = engine_now(&docker).await.map_err(|e| e.to_string())?;
     let filters = HashMap::from([
         ("type", vec!["container".to_string()]),
         ("label", vec![format!("{PROJECT_LABEL}={project}")]),
     ]);
-    let mut events = docker.events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
+    let mut options = EventsOptionsBuilder::new().filters(&filters);
+    if let Some(since) = &since {
+        options = options.since(since);
+    }
+    let mut events = docker.events(Some(options.build()));
     let snapshot = snapshot(&docker, project)
         .await
         .map_err(|e| e.to_string())?;
@@ -158,6 +164,16 @@ async fn session(
         }
     }
     Err("the engine closed the event stream".into())
+}
+
+/// The engine's clock as `seconds.nanoseconds`, the form the events API takes for `since`.
+async fn engine_now(docker: &Docker) -> Result<Option<String>, bollard::errors::Error> {
+    let info = docker.info().await?;
+    Ok(info.system_time.and_then(|t| {
+        let t =
+            time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()?;
+        Some(format!("{}.{:09}", t.unix_timestamp(), t.nanosecond()))
+    }))
 }
 
 async fn survivor(

@@ -15,6 +15,7 @@ pub struct DoctorReport {
     pub checks: Vec<Check>,
 }
 
+/// `devtui doctor [--json]`: prints the checklist; exit 0, or the code of the first failed check.
 pub async fn run(args: &ProjectArgs, json: bool) -> anyhow::Result<i32> {
     let report = checks(args).await;
     if json {

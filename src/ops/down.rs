@@ -11,6 +11,7 @@ use crate::engine::watch::PROJECT_LABEL;
 use crate::exit::{self, Failure};
 use crate::project;
 
+/// `devtui down [--volumes]`: returns the exit code, or a `Failure`.
 pub async fn run(args: &ProjectArgs, down: DownArgs) -> anyhow::Result<i32> {
     let (engine, connected) = super::preflight::engine().await;
     let Some((docker, _)) = connected else {

@@ -29,6 +29,7 @@ pub struct StatusReport {
     pub services: Vec<StatusEntry>,
 }
 
+/// `devtui status [--json]`: prints the table or the JSON document; exit 0 unless the engine is unreachable.
 pub async fn run(args: &ProjectArgs, json: bool) -> anyhow::Result<i32> {
     let (engine, connected) = super::preflight::engine().await;
     let Some((docker, _)) = connected else {

@@ -24,6 +24,7 @@ const FAILURE_LOG_LINES: usize = 20;
 /// Redraw period of the live progress on a terminal (elapsed times move).
 const REDRAW: Duration = Duration::from_millis(100);
 
+/// `devtui up`: returns the exit code, or a `Failure` carrying the code and the message.
 pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let loc = project::discover(args).map_err(Failure::from)?;
@@ -72,7 +73,10 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
         report.services.len(),
         started.elapsed().as_secs_f64()
     );
-    // Until the TUI lands, `up` without --no-tui ends here too.
+    // The TUI needs a terminal on both ends; in a script `up` ends here as with --no-tui.
+    if !up.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        return crate::tui::run_with(project).await;
+    }
     Ok(exit::OK)
 }
 
@@ -108,10 +112,17 @@ pub async fn bring_up(
         progress.draw();
         let mut args = vec!["build".to_string()];
         args.extend(to_build.iter().cloned());
-        driver
-            .run(&args, |_| {})
-            .await
-            .map_err(|e| compose_failure("building the images failed", e))?;
+        let build = driver.run(&args, |_| {});
+        tokio::pin!(build);
+        let mut tick = tokio::time::interval(REDRAW);
+        // Keep the elapsed times moving on a terminal while images build.
+        let built = loop {
+            tokio::select! {
+                result = &mut build => break result,
+                _ = tick.tick(), if progress.tty => progress.draw(),
+            }
+        };
+        built.map_err(|e| compose_failure("building the images failed", e))?;
     }
 
     // Containers that exist before we start may be stale (an old exit); they count only

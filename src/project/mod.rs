@@ -7,8 +7,11 @@
 //! `compose/.env`, git-ignored) and otherwise materialised under `paths::data_dir()/stack`
 //! (its `.env` lives there too).
 
+/// The embedded default stack.
 pub mod bundled;
+/// `.env` creation.
 pub mod env;
+/// The service model read from compose.
 pub mod model;
 
 use std::path::{Path, PathBuf};
@@ -372,6 +375,9 @@ fn locate_config_error(files: &[PathBuf], compose_message: &str) -> String {
             );
         }
     }
+    if let Some(located) = locate_schema_error(message) {
+        return located;
+    }
     if files.len() == 1
         && !message.contains(&*files[0].to_string_lossy())
         && let Some(rest) = message.strip_prefix("yaml: line ")
@@ -382,9 +388,73 @@ fn locate_config_error(files: &[PathBuf], compose_message: &str) -> String {
     message.to_string()
 }
 
+/// Compose's schema errors name the file and a key path (`validating FILE: services.web
+/// additional properties 'portz' not allowed`); this finds that key's line and column.
+fn locate_schema_error(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("validating ")?;
+    let (file, detail) = rest.split_once(": ")?;
+    let (path, what) = detail.split_once(' ').unwrap_or((detail, ""));
+    let mut keys: Vec<&str> = path
+        .split('.')
+        .filter(|k| !k.is_empty() && k.parse::<usize>().is_err())
+        .collect();
+    let what = what.trim_start();
+    if let Some(prop) = what
+        .strip_prefix("additional properties '")
+        .and_then(|p| p.split('\'').next())
+    {
+        keys.push(prop);
+    }
+    if keys.is_empty() {
+        return None;
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let lines: Vec<&str> = text.lines().collect();
+    let (mut from, mut min_indent, mut found) = (0, 0, None);
+    for key in keys {
+        let (idx, indent) = lines.iter().enumerate().skip(from).find_map(|(i, l)| {
+            let body = l.trim_start();
+            let indent = l.len() - body.len();
+            let named = body
+                .strip_prefix(key)
+                .or_else(|| body.strip_prefix(&format!("\"{key}\"")))
+                .is_some_and(|after| after.trim_start().starts_with(':'));
+            (named && indent >= min_indent).then_some((i, indent))
+        })?;
+        from = idx + 1;
+        min_indent = indent + 1;
+        found = Some((idx + 1, indent + 1));
+    }
+    let (line, col) = found?;
+    Some(format!("{file}:{line}:{col}: {message}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_errors_get_the_key_line_and_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("compose.yaml");
+        std::fs::write(
+            &file,
+            "services:\n  b:\n    portz: 2\n  a:\n    image: x\n    portz: 1\n",
+        )
+        .expect("write");
+        let msg = format!(
+            "validating {}: services.a additional properties 'portz' not allowed",
+            file.display()
+        );
+        let located = locate_config_error(std::slice::from_ref(&file), &msg);
+        assert_eq!(located, format!("{}:6:5: {msg}", file.display()));
+        let top = format!(
+            "validating {}:  additional properties 'servicez' not allowed",
+            file.display()
+        );
+        // Not in the file: left as compose said it.
+        assert_eq!(locate_config_error(std::slice::from_ref(&file), &top), top);
+    }
 
     #[test]
     fn yaml_errors_get_file_line_and_column() {

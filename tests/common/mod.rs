@@ -1,0 +1,191 @@
+//! Shared helpers for the end-to-end tests: the engine check (a failure, never a skip, when
+//! CI=true), unique project names, free ports, the devtui binary, and a cleanup guard that
+//! removes everything a test's compose project left behind, even when the test fails.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const PROJECT_LABEL: &str = "com.docker.compose.project";
+
+/// Whether end-to-end tests can run. Without an engine: with CI=true the test fails with a
+/// clear message; otherwise it is skipped with a note.
+pub fn engine_ready() -> bool {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let state = READY.get_or_init(|| match Command::new("docker").arg("info").output() {
+        Ok(out) if out.status.success() => Ok(()),
+        Ok(out) => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        Err(e) => Err(format!("cannot run `docker info`: {e}")),
+    });
+    match state {
+        Ok(()) => true,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+            panic!("CI=true but the Docker engine is unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipping: no Docker engine ({e})");
+            false
+        }
+    }
+}
+
+/// A compose project name no other test or engineer uses.
+pub fn unique_name(test: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let clean: String = test
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    format!(
+        "dt-{clean}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    free_ports::<1>()[0]
+}
+
+/// `N` distinct TCP ports that were free a moment ago (all held at once while picking, so
+/// the kernel cannot hand out the same one twice).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("addr").port())
+}
+
+/// A copy of `tests/fixtures/<name>` in a fresh temp dir (tests may write `.env` there).
+pub fn fixture(name: &str) -> tempfile::TempDir {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(&src).expect("fixture dir") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy fixture");
+    }
+    dir
+}
+
+/// The devtui binary, run in `cwd` with the stand-in images (unless the caller's env names
+/// others) and its data dir under `data` so the bundled stack is materialised privately.
+pub fn devtui(cwd: &Path, data: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devtui"));
+    cmd.current_dir(cwd).env("XDG_DATA_HOME", data);
+    for (var, image) in [
+        ("DEVTUI_POSTGRES_IMAGE", "devtui-standin/postgres:15"),
+        ("DEVTUI_REDIS_IMAGE", "devtui-standin/redis:7"),
+        ("DEVTUI_BASE_IMAGE", "devtui-standin/debian:bookworm"),
+    ] {
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, image);
+        }
+    }
+    cmd.env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROJECT_NAME");
+    cmd
+}
+
+/// Runs and returns the output, printing it so a failing test shows what devtui said.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run devtui");
+    eprintln!(
+        "--- {:?} exit {:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+        cmd.get_args().collect::<Vec<_>>(),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn docker_lines(args: &[&str]) -> Vec<String> {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Containers, networks and volumes that carry the project's label.
+pub fn leftovers(project: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let label = format!("label={PROJECT_LABEL}={project}");
+    (
+        docker_lines(&["ps", "-aq", "--filter", &label]),
+        docker_lines(&["network", "ls", "-q", "--filter", &label]),
+        docker_lines(&["volume", "ls", "-q", "--filter", &label]),
+    )
+}
+
+/// Removes everything of a compose project when dropped (test passed or not).
+pub struct Cleanup {
+    pub project: String,
+}
+
+impl Cleanup {
+    pub fn new(project: &str) -> Self {
+        Self {
+            project: project.to_string(),
+        }
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args([
+                "compose",
+                "-p",
+                &self.project,
+                "down",
+                "-v",
+                "--remove-orphans",
+            ])
+            .current_dir(std::env::temp_dir())
+            .output();
+        let (containers, networks, volumes) = leftovers(&self.project);
+        if !containers.is_empty() {
+            let _ = Command::new("docker")
+                .args(["rm", "-f", "-v"])
+                .args(&containers)
+                .output();
+        }
+        if !networks.is_empty() {
+            let _ = Command::new("docker")
+                .args(["network", "rm"])
+                .args(&networks)
+                .output();
+        }
+        if !volumes.is_empty() {
+            let _ = Command::new("docker")
+                .args(["volume", "rm", "-f"])
+                .args(&volumes)
+                .output();
+        }
+    }
+}
+
+/// The repository root (where the bundled stack lives in place).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

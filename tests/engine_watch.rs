@@ -1,0 +1,115 @@
+//! The engine layer against the real engine: version negotiation, and the watcher's
+//! snapshot and event-driven updates (start, stop, removal) for one project.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use devtui::engine::{ContainerState, EngineUpdate};
+use tokio_util::sync::CancellationToken;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+async fn next_matching(
+    rx: &mut tokio::sync::mpsc::Receiver<EngineUpdate>,
+    what: &str,
+    pred: impl Fn(&EngineUpdate) -> bool,
+) -> EngineUpdate {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            let u = rx.recv().await.expect("watcher alive");
+            if pred(&u) {
+                return u;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no {what} update within {WAIT:?}"))
+}
+
+fn compose(dir: &std::path::Path, project: &str, args: &[&str]) {
+    let image = std::env::var("DEVTUI_BASE_IMAGE")
+        .unwrap_or_else(|_| "devtui-standin/debian:bookworm".into());
+    let out = Command::new("docker")
+        .args(["compose", "-p", project])
+        .args(args)
+        .current_dir(dir)
+        .env("DEVTUI_BASE_IMAGE", image)
+        .env("APP_SECRET", "x")
+        .output()
+        .expect("docker compose");
+    assert!(
+        out.status.success(),
+        "compose {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// Single-threaded, and the compose calls below block it on purpose: events that happen before
+// the watcher has sent its events request must still arrive (it replays from the engine clock).
+#[tokio::test]
+async fn watcher_follows_events_for_its_project() {
+    if !engine_ready() {
+        return;
+    }
+    let docker = devtui::engine::client::connect().await.expect("connect");
+    assert!(!docker.client_version().to_string().is_empty());
+
+    let project = unique_name("watch");
+    let _cleanup = Cleanup::new(&project);
+    let dir = fixture("envgen");
+    compose(dir.path(), &project, &["up", "-d"]);
+
+    let cancel = CancellationToken::new();
+    let mut rx = devtui::engine::watch::watch(project.clone(), cancel.clone());
+    assert!(matches!(
+        next_matching(&mut rx, "Connected", |u| matches!(
+            u,
+            EngineUpdate::Connected { .. }
+        ))
+        .await,
+        EngineUpdate::Connected { .. }
+    ));
+    // Snapshot: the running container.
+    let EngineUpdate::Service(s) = next_matching(
+        &mut rx,
+        "snapshot",
+        |u| matches!(u, EngineUpdate::Service(s) if s.service == "app"),
+    )
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(s.state, ContainerState::Running);
+    assert!(s.started_at.is_some());
+
+    // Stop: an event-driven update to exited.
+    compose(dir.path(), &project, &["stop", "-t", "1"]);
+    let EngineUpdate::Service(s) = next_matching(&mut rx, "exited", |u| {
+        matches!(u, EngineUpdate::Service(s) if s.service == "app" && s.state == ContainerState::Exited)
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert!(s.exit_code.is_some());
+
+    // Start again, then remove: Running, then Removed.
+    compose(dir.path(), &project, &["start"]);
+    next_matching(&mut rx, "running again", |u| {
+        matches!(u, EngineUpdate::Service(s) if s.service == "app" && s.state == ContainerState::Running)
+    })
+    .await;
+    compose(dir.path(), &project, &["down", "-t", "1"]);
+    next_matching(
+        &mut rx,
+        "removed",
+        |u| matches!(u, EngineUpdate::Removed { service } if service == "app"),
+    )
+    .await;
+
+    cancel.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
