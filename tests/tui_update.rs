@@ -660,6 +660,7 @@ fn an_idle_screen_is_not_redrawn() {
             stats: sample,
         },
     );
+    update(&mut s, Msg::Tick(fixtures::NOW)); // the first figures are drawn with the tick
     s.dirty = false;
     // Same figures once rounded, and uptimes past the minute: nothing to draw.
     let again = Stats {
@@ -686,7 +687,9 @@ fn an_idle_screen_is_not_redrawn() {
             stats: busier,
         },
     );
-    assert!(s.dirty, "a changed figure is drawn");
+    assert!(!s.dirty, "a changed figure waits for the tick");
+    update(&mut s, Msg::Tick(fixtures::NOW + Duration::from_secs(2)));
+    assert!(s.dirty, "and is drawn with it");
     s.dirty = false;
     update(&mut s, Msg::Tick(fixtures::NOW + Duration::from_secs(60)));
     assert!(s.dirty, "uptimes moved to the next minute");

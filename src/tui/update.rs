@@ -51,12 +51,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             if let Some(row) = state.services.iter_mut().find(|r| r.name == service)
                 && state.stats_streams.contains_key(&service)
             {
-                // A frame only when a shown figure changes: samples arrive every second per
-                // service and mostly repeat at idle.
+                // A frame only when a shown figure changes (samples arrive every second per
+                // service and mostly repeat at idle), and then with the next tick.
                 let shown =
                     |s: &Stats| (format::cpu(s.cpu_percent), format::memory(s.memory_bytes));
                 if row.stats.as_ref().map(shown) != Some(shown(&stats)) {
-                    state.dirty = true;
+                    state.figures_changed = true;
                 }
                 row.stats = Some(stats);
             }
@@ -71,7 +71,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 .iter()
                 .filter_map(|r| r.status.as_ref())
                 .any(|s| format::uptime(s, state.now) != format::uptime(s, now));
-            state.dirty |= uptime_moved;
+            state.dirty |= uptime_moved || std::mem::take(&mut state.figures_changed);
             state.now = now;
         }
         Msg::ActionOutput { service, line } => {
