@@ -110,15 +110,20 @@ launch() {
     lazydocker) echo "exec lazydocker" ;;
   esac
 }
-marker() {
+marker() { # the first frame that lists containers
   case $1 in
-    devtui) echo "quiet7.*(healthy|running)" ;;
-    oxker) echo "${PROJECT}-quiet7" ;;
-    lazydocker) echo "quiet7" ;;
+    devtui) echo "● running" ;;
+    oxker) echo "✓ running" ;;
+    lazydocker) echo "running \\(" ;;
   esac
 }
 row_of() { # the 0-based row of service $1 in the tool's list on screen
   screen | grep -E "$2" | awk -v s="$1" '{ for (i = 1; i <= NF; i++) if ($i ~ s) { print NR - 1; exit } }'
+}
+filter_to() { # type "/", the text, Enter: oxker and lazydocker filter their lists this way
+  tmux -L "$SOCK" send-keys -t bench /; sleep 0.3
+  tmux -L "$SOCK" send-keys -t bench -l "$1"; sleep 0.3
+  tmux -L "$SOCK" send-keys -t bench Enter
 }
 show_flood() {
   case $1 in
@@ -127,15 +132,15 @@ show_flood() {
       tmux -L "$SOCK" send-keys -t bench g
       for _ in $(seq 1 "${n:-0}"); do tmux -L "$SOCK" send-keys -t bench j; done
       tmux -L "$SOCK" send-keys -t bench Enter ;;
-    oxker) tmux -L "$SOCK" send-keys -t bench End ;;                    # select it: logs follow
-    lazydocker) for _ in $(seq 1 12); do tmux -L "$SOCK" send-keys -t bench j; done ;;
+    oxker) filter_to "${PROJECT}-flood" ;;                 # the selected container's logs show
+    lazydocker) tmux -L "$SOCK" send-keys -t bench 3; sleep 0.3; filter_to "${PROJECT}-flood" ;;
   esac
 }
 probe_key() { # key, pattern that appears, key to undo
   case $1 in
     devtui) echo "? keys.\(esc Escape" ;;
-    oxker) echo "h Help h" ;;
-    lazydocker) echo "? Keybindings Escape" ;;
+    oxker) echo "h exit.help h" ;;
+    lazydocker) echo "? ─Menu─ Escape" ;;
   esac
 }
 

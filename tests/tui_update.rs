@@ -644,3 +644,53 @@ fn the_model_orders_rows_that_arrived_before_it() {
     assert_eq!(s.services.len(), 1);
     assert!(s.services[0].status.is_none());
 }
+
+#[test]
+fn an_idle_screen_is_not_redrawn() {
+    let mut s = stack();
+    let sample = Stats {
+        cpu_percent: 0.04,
+        memory_bytes: 10 << 20,
+        memory_limit: 0,
+    };
+    update(
+        &mut s,
+        Msg::Stats {
+            service: "postgres".into(),
+            stats: sample,
+        },
+    );
+    update(&mut s, Msg::Tick(fixtures::NOW)); // the first figures are drawn with the tick
+    s.dirty = false;
+    // Same figures once rounded, and uptimes past the minute: nothing to draw.
+    let again = Stats {
+        cpu_percent: 0.02,
+        ..sample
+    };
+    update(
+        &mut s,
+        Msg::Stats {
+            service: "postgres".into(),
+            stats: again,
+        },
+    );
+    update(&mut s, Msg::Tick(fixtures::NOW + Duration::from_secs(1)));
+    assert!(!s.dirty);
+    let busier = Stats {
+        cpu_percent: 7.0,
+        ..sample
+    };
+    update(
+        &mut s,
+        Msg::Stats {
+            service: "postgres".into(),
+            stats: busier,
+        },
+    );
+    assert!(!s.dirty, "a changed figure waits for the tick");
+    update(&mut s, Msg::Tick(fixtures::NOW + Duration::from_secs(2)));
+    assert!(s.dirty, "and is drawn with it");
+    s.dirty = false;
+    update(&mut s, Msg::Tick(fixtures::NOW + Duration::from_secs(60)));
+    assert!(s.dirty, "uptimes moved to the next minute");
+}

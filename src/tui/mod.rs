@@ -6,6 +6,7 @@
 pub mod app;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod format;
 pub mod logbuf;
 pub mod logview;
 pub mod msg;

@@ -139,6 +139,9 @@ pub struct State {
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
+    /// A shown figure (CPU, memory) changed; drawn with the next clock tick, so ten services'
+    /// samples arriving across a second cost one frame, not ten.
+    pub figures_changed: bool,
 }
 
 impl State {
@@ -172,6 +175,7 @@ impl State {
             options,
             quit: false,
             dirty: true,
+            figures_changed: false,
         }
     }
 

@@ -6,8 +6,10 @@ use ratatui::crossterm::event::{
 use time::OffsetDateTime;
 
 use crate::engine::logs::{LogEvent, LogStream};
+use crate::engine::stats::Stats;
 use crate::engine::{ContainerState, EngineUpdate, ServiceStatus};
 use crate::ops::actions::Action;
+use crate::tui::format;
 use crate::tui::logbuf::Stream;
 use crate::tui::logview::{LogPane, Pattern};
 use crate::tui::msg::{Effect, Msg};
@@ -49,18 +51,28 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             if let Some(row) = state.services.iter_mut().find(|r| r.name == service)
                 && state.stats_streams.contains_key(&service)
             {
-                // Samples arrive about once a second per service; they are shown with the next
-                // clock tick rather than each costing a frame.
+                // A frame only when a shown figure changes (samples arrive every second per
+                // service and mostly repeat at idle), and then with the next tick.
+                let shown =
+                    |s: &Stats| (format::cpu(s.cpu_percent), format::memory(s.memory_bytes));
+                if row.stats.as_ref().map(shown) != Some(shown(&stats)) {
+                    state.figures_changed = true;
+                }
                 row.stats = Some(stats);
             }
         }
         Msg::Tick(now) => {
-            state.now = now;
             if state.toast.as_ref().is_some_and(|t| t.expires <= now) {
                 state.toast = None;
+                state.dirty = true;
             }
-            // Uptimes move on every second; nothing else does at idle.
-            state.dirty = true;
+            let uptime_moved = state
+                .services
+                .iter()
+                .filter_map(|r| r.status.as_ref())
+                .any(|s| format::uptime(s, state.now) != format::uptime(s, now));
+            state.dirty |= uptime_moved || std::mem::take(&mut state.figures_changed);
+            state.now = now;
         }
         Msg::ActionOutput { service, line } => {
             if state

@@ -5,7 +5,6 @@ use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
-use time::OffsetDateTime;
 
 use crate::engine::{ContainerState, Health, PublishedPort, ServiceStatus};
 use crate::tui::state::{EngineLink, Focus, ServiceRow, State};
@@ -88,8 +87,8 @@ fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow) -> Row<'a> 
     };
     let (cpu, mem) = match (&row.stats, status.state) {
         (Some(s), ContainerState::Running) => (
-            format!("{:.1}%", s.cpu_percent),
-            human_bytes(s.memory_bytes),
+            crate::tui::format::cpu(s.cpu_percent),
+            crate::tui::format::memory(s.memory_bytes),
         ),
         _ => (String::new(), String::new()),
     };
@@ -102,7 +101,7 @@ fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow) -> Row<'a> 
         Cell::from(cpu),
         Cell::from(mem),
         Cell::from(status.restarts.to_string()),
-        Cell::from(uptime(status, state.now)),
+        Cell::from(crate::tui::format::uptime(status, state.now)),
     ])
 }
 
@@ -153,39 +152,6 @@ pub fn ports(ports: &[PublishedPort]) -> String {
     match seen.len() {
         0 | 1 => seen.join(""),
         n => format!("{} +{}", seen[0], n - 1),
-    }
-}
-
-fn uptime(s: &ServiceStatus, now: OffsetDateTime) -> String {
-    if s.state != ContainerState::Running {
-        return String::new();
-    }
-    let Some(started) = s.started_at.as_deref().and_then(|t| {
-        OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
-    }) else {
-        return String::new();
-    };
-    let secs = (now - started).whole_seconds().max(0);
-    match secs {
-        0..60 => format!("{secs}s"),
-        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
-        3600..86400 => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-        _ => format!("{}d{:02}h", secs / 86400, secs % 86400 / 3600),
-    }
-}
-
-fn human_bytes(b: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = b as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{b}B")
-    } else {
-        format!("{v:.1}{}", UNITS[unit])
     }
 }
 
