@@ -3,6 +3,9 @@
 //!
 //! With CI=true a missing engine or tmux fails the test; elsewhere it is skipped with a note.
 
+mod common;
+
+use common::require;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -30,22 +33,6 @@ services:
       interval: 1s
       retries: 3
 "#;
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-/// Whether a prerequisite is there; with CI set its absence is a failure, never a skip.
-fn require(what: &str, ok: bool) -> bool {
-    if !ok {
-        assert!(
-            !in_ci(),
-            "CI=true but {what} is not available: this end-to-end test cannot run"
-        );
-        eprintln!("skipping: {what} is not available (set CI=true to make this a failure)");
-    }
-    ok
-}
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output()

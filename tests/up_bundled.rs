@@ -17,13 +17,14 @@ fn bundled_stack_up_status_doctor_down() {
     let _cleanup = Cleanup::new(&project);
     let cwd = tempfile::tempdir().expect("tempdir");
     let data = tempfile::tempdir().expect("tempdir");
-    let [pg, redis] = free_ports::<2>();
+    let [pg, redis, gaian] = free_ports::<3>();
     let cmd = |args: &[&str]| {
         let mut c = devtui(cwd.path(), data.path());
         c.args(["-p", &project])
             .args(args)
             .env("POSTGRES_PORT", pg.to_string())
-            .env("REDIS_PORT", redis.to_string());
+            .env("REDIS_PORT", redis.to_string())
+            .env("GAIAN_PORT", gaian.to_string());
         c
     };
 
@@ -58,7 +59,7 @@ fn bundled_stack_up_status_doctor_down() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("status JSON");
     assert_eq!(report["project"], project.as_str());
     let services = report["services"].as_array().expect("services array");
-    for name in ["postgres", "redis"] {
+    for name in ["postgres", "redis", "gaian"] {
         let s = services
             .iter()
             .find(|s| s["service"] == name)

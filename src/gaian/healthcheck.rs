@@ -8,7 +8,11 @@ use crate::exit;
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 pub async fn run(url: &str) -> anyhow::Result<i32> {
-    let client = reqwest::Client::builder().timeout(TIMEOUT).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(TIMEOUT)
+        // A proxy from the container's environment must not stand between us and localhost.
+        .no_proxy()
+        .build()?;
     let response = match client.get(url).send().await {
         Ok(r) => r,
         Err(e) => {

@@ -51,7 +51,8 @@ impl Rule {
             / million
             * i128::from(quantity);
         let mut step = 1;
-        while step < nth && value > 0 {
+        // decay 1.0 leaves the value as it is: no need to walk the day's actions.
+        while step < nth && value > 0 && self.decay != MICRO {
             value = value * i128::from(self.decay) / million;
             step += 1;
         }

@@ -214,8 +214,12 @@ pub async fn ports(
                     )),
                 ),
                 None => {
+                    // Scanning every process's fds is blocking /proc I/O.
                     let owner = if spec.protocol == "tcp" {
-                        tcp_port_owner(port)
+                        tokio::task::spawn_blocking(move || tcp_port_owner(port))
+                            .await
+                            .ok()
+                            .flatten()
                     } else {
                         None
                     };
@@ -254,11 +258,16 @@ fn bindable(ip: IpAddr, port: u16, protocol: &str) -> bool {
 
 /// Published host port → (compose project, container name) for every running container.
 async fn container_ports(docker: &Docker) -> HashMap<(u16, String), (String, String)> {
-    let Ok(list) = docker
+    let list = match docker
         .list_containers(Some(ListContainersOptionsBuilder::new().build()))
         .await
-    else {
-        return HashMap::new();
+    {
+        Ok(list) => list,
+        Err(e) => {
+            // The port is still reported as held; only its owner stays unknown.
+            eprintln!("devtui: warning: cannot list containers to find a port's owner: {e}");
+            return HashMap::new();
+        }
     };
     let mut map = HashMap::new();
     for c in list {
@@ -314,19 +323,18 @@ pub fn tcp_port_owner(port: u16) -> Option<(i32, String)> {
     None
 }
 
-/// Free disk space where the engine keeps images and volumes (or `fallback` when the
-/// engine is remote or its data root is not visible here).
+/// Free disk space where the engine keeps images and volumes (or `fallback` when its data
+/// root is not visible here). Skipped for a remote engine: its disk is not on this machine.
 pub async fn disk(docker: &Docker, endpoint: &Endpoint, fallback: &Path) -> Check {
-    let root = if endpoint.is_local() {
-        docker
-            .info()
-            .await
-            .ok()
-            .and_then(|i| i.docker_root_dir)
-            .filter(|d| Path::new(d).exists())
-    } else {
-        None
-    };
+    if !endpoint.is_local() {
+        return Check::pass("disk", "skipped: the engine is remote".to_string());
+    }
+    let root = docker
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.docker_root_dir)
+        .filter(|d| Path::new(d).exists());
     let path = root
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| fallback.to_path_buf());

@@ -38,7 +38,13 @@ pub async fn run(args: &ProjectArgs, json: bool) -> anyhow::Result<i32> {
     let loc = project::discover(args).map_err(Failure::from)?;
     // The model adds services with no container yet; without it (e.g. no .env yet) the
     // containers alone are shown.
-    let model = project::load_at(&loc, &[]).await.ok();
+    let model = match project::load_at(&loc, &[]).await {
+        Ok(p) => Some(p),
+        Err(e) => {
+            eprintln!("devtui: showing containers only: {e}");
+            None
+        }
+    };
     let name = match &model {
         Some(p) => p.name.clone(),
         None => project::name_hint(&loc),

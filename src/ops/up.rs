@@ -128,7 +128,12 @@ pub async fn bring_up(
     let baseline: HashSet<String> = watch::container_ids(docker, &project.name)
         .await
         .map(HashSet::from_iter)
-        .unwrap_or_default();
+        .map_err(|e| {
+            Failure::new(
+                exit::NO_ENGINE,
+                format!("the engine failed to list the containers of {}: {e}", project.name),
+            )
+        })?;
     let cancel = CancellationToken::new();
     let _stop_watch = cancel.clone().drop_guard();
     let mut updates = watch::watch(project.name.clone(), cancel);

@@ -10,6 +10,24 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 
+/// Whether the tests run under CI (`CI` set to anything but empty, `false` or `0`): there a
+/// missing prerequisite is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// Whether a prerequisite (`what`) is there; with CI set its absence fails the test.
+pub fn require(what: &str, ok: bool) -> bool {
+    if !ok {
+        assert!(
+            !in_ci(),
+            "CI=true but {what} is not available: this end-to-end test cannot run"
+        );
+        eprintln!("skipping: {what} is not available (set CI=true to make this a failure)");
+    }
+    ok
+}
+
 /// Whether end-to-end tests can run. Without an engine: with CI=true the test fails with a
 /// clear message; otherwise it is skipped with a note.
 pub fn engine_ready() -> bool {
@@ -21,7 +39,7 @@ pub fn engine_ready() -> bool {
     });
     match state {
         Ok(()) => true,
-        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") => {
+        Err(e) if in_ci() => {
             panic!("CI=true but the Docker engine is unreachable: {e}")
         }
         Err(e) => {
@@ -160,6 +178,9 @@ impl Drop for Cleanup {
                 "down",
                 "-v",
                 "--remove-orphans",
+                // Images the project built (e.g. the bundled gaian image) go too.
+                "--rmi",
+                "local",
             ])
             .current_dir(std::env::temp_dir())
             .output();
