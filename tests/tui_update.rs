@@ -622,6 +622,7 @@ fn the_model_orders_rows_that_arrived_before_it() {
         Msg::Services {
             project: "demo".into(),
             services: vec!["postgres".into(), "redis".into(), "api".into()],
+            secrets: Default::default(),
         },
     );
     let names: Vec<&str> = s.services.iter().map(|r| r.name.as_str()).collect();
@@ -638,6 +639,7 @@ fn the_model_orders_rows_that_arrived_before_it() {
         Msg::Services {
             project: "other".into(),
             services: vec!["web".into()],
+            secrets: Default::default(),
         },
     );
     assert_eq!(s.project, "other");
@@ -693,4 +695,38 @@ fn an_idle_screen_is_not_redrawn() {
     s.dirty = false;
     update(&mut s, Msg::Tick(fixtures::NOW + Duration::from_secs(60)));
     assert!(s.dirty, "uptimes moved to the next minute");
+}
+
+#[test]
+fn secret_values_from_env_are_masked_in_log_lines() {
+    let mut s = stack();
+    let project = s.project.clone();
+    update(
+        &mut s,
+        Msg::Services {
+            project,
+            services: vec!["postgres".into(), "redis".into(), "api".into()],
+            secrets: devtui::project::env::Secrets::from_pairs([(
+                "POSTGRES_PASSWORD".to_string(),
+                "hunter2hunter2".to_string(),
+            )]),
+        },
+    );
+    update(&mut s, key(KeyCode::Enter));
+    update(
+        &mut s,
+        lines(
+            "postgres",
+            &[
+                "connecting as postgres://app:hunter2hunter2@db/app",
+                "plain",
+            ],
+        ),
+    );
+    let shown = visible_texts(&s);
+    assert!(shown.iter().all(|t| !t.contains("hunter2")), "{shown:?}");
+    assert!(
+        shown.iter().any(|t| t.contains(devtui::project::env::MASK)),
+        "{shown:?}"
+    );
 }

@@ -23,17 +23,14 @@ fn unhealthy_service_fails_fast_with_probe_output_and_logs() {
     let data = tempfile::tempdir().expect("tempdir");
     // A timeout far longer than the test could wait: failing at all proves it failed fast
     // on the event, not on the timeout.
-    let out = run(devtui(dir.path(), data.path()).args([
-        "-p",
-        &project,
-        "up",
-        "--no-tui",
-        "--timeout",
-        "3600",
-    ]));
+    let out = run(devtui(dir.path(), data.path())
+        .args(["-p", &project, "up", "--no-tui", "--timeout", "3600"])
+        .env("APP_SECRET", "s3cr3t-value-xyz"));
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains("service sick turned unhealthy"), "{err}");
+    assert!(!err.contains("s3cr3t-value-xyz"), "secret shown: {err}");
+    assert!(err.contains("token=••••••"), "{err}");
     assert!(err.contains("probe-says-no"), "{err}");
     assert!(err.contains("last 20 log lines"), "{err}");
     assert!(err.contains("sick-log-line-30"), "{err}");

@@ -63,7 +63,10 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     }
 
     let selected: Vec<Service> = selection.into_iter().cloned().collect();
-    let statuses = bring_up(&docker, &project, &selected, &up).await?;
+    let statuses = bring_up(&docker, &project, &selected, &up)
+        .await
+        // The failure quotes container logs and compose output: no secret values in them.
+        .map_err(|f| Failure::new(f.code, project.secrets.mask(&f.message)))?;
 
     let report = super::status::build_report(&project.name, None, statuses);
     print!("{}", super::status::table(&report));
@@ -131,7 +134,10 @@ pub async fn bring_up(
         .map_err(|e| {
             Failure::new(
                 exit::NO_ENGINE,
-                format!("the engine failed to list the containers of {}: {e}", project.name),
+                format!(
+                    "the engine failed to list the containers of {}: {e}",
+                    project.name
+                ),
             )
         })?;
     let cancel = CancellationToken::new();

@@ -1,5 +1,6 @@
 //! `.env` creation from `.env.example`: secrets randomised, mode 0600, never overwritten.
 
+use std::borrow::Cow;
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -45,6 +46,67 @@ pub enum Outcome {
 fn is_secret_key(key: &str) -> bool {
     let upper = key.to_ascii_uppercase();
     SECRET_MARKERS.iter().any(|m| upper.contains(m))
+}
+
+/// What replaces a secret value wherever devtui shows text (TUI, error output).
+pub const MASK: &str = "••••••";
+/// Shorter values are not masked: they would blank out ordinary words and numbers.
+const MIN_MASKED_LEN: usize = 4;
+
+/// The values of a project's secret variables (from its `.env` and the environment, which
+/// compose lets override `.env`), so they can be masked in anything devtui shows.
+#[derive(Clone, Default, PartialEq)]
+pub struct Secrets(Vec<String>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} values)", self.0.len())
+    }
+}
+
+impl Secrets {
+    /// The secret-looking variables of `env_file` (if any) and of the process environment.
+    /// An unreadable file adds nothing: `check_readable` reports it where it matters.
+    pub fn load(env_file: Option<&Path>) -> Self {
+        let from_file = env_file
+            .and_then(|p| fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let file_pairs = from_file.lines().filter_map(|line| {
+            let line = line.trim_start();
+            if line.starts_with('#') {
+                return None;
+            }
+            let (key, value) = line.split_once('=')?;
+            let key = key.trim().trim_start_matches("export ").trim();
+            let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+            Some((key.to_string(), value.to_string()))
+        });
+        Self::from_pairs(file_pairs.chain(std::env::vars()))
+    }
+
+    /// The secrets among `pairs` (key, value), longest first so that a secret containing
+    /// another is masked whole.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut values: Vec<String> = pairs
+            .into_iter()
+            .filter(|(key, value)| is_secret_key(key) && value.len() >= MIN_MASKED_LEN)
+            .map(|(_, value)| value)
+            .collect();
+        values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        values.dedup();
+        Self(values)
+    }
+
+    /// `text` with every secret value replaced by `MASK`; borrowed when there is none.
+    pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut out = Cow::Borrowed(text);
+        for secret in &self.0 {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), MASK));
+            }
+        }
+        out
+    }
 }
 
 fn random_secret() -> String {
@@ -167,5 +229,20 @@ mod tests {
         assert!(!first.contains(PLACEHOLDER));
         assert_eq!(ensure(&env, &example).expect("ensure"), Outcome::Existing);
         assert_eq!(fs::read_to_string(&env).expect("read"), first);
+    }
+
+    #[test]
+    fn secrets_are_masked_and_other_values_are_not() {
+        let secrets = Secrets::from_pairs([
+            ("POSTGRES_PASSWORD".to_string(), "s3cretValue".to_string()),
+            ("API_TOKEN".to_string(), "tok".to_string()), // too short to mask
+            ("POSTGRES_USER".to_string(), "gaian".to_string()),
+        ]);
+        assert_eq!(
+            secrets.mask("postgres://gaian:s3cretValue@db/gaian"),
+            format!("postgres://gaian:{MASK}@db/gaian")
+        );
+        assert!(matches!(secrets.mask("nothing here"), Cow::Borrowed(_)));
+        assert_eq!(format!("{secrets:?}"), "Secrets(1 values)");
     }
 }

@@ -82,6 +82,8 @@ pub struct Project {
     pub all_services: Vec<Service>,
     pub origin: Origin,
     pub env_example: Option<PathBuf>,
+    /// Values to mask wherever devtui shows text from this project.
+    pub secrets: env::Secrets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -258,12 +260,13 @@ pub async fn load_at(loc: &Location, profiles: &[String]) -> Result<Project, Err
         name: config.name,
         files: loc.files.clone(),
         working_dir: loc.working_dir.clone(),
-        env_file,
+        env_file: env_file.clone(),
         profiles: profiles.to_vec(),
         services,
         all_services,
         origin: loc.origin,
         env_example: loc.env_example.clone(),
+        secrets: env::Secrets::load(env_file.as_deref()),
     })
 }
 

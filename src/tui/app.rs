@@ -370,7 +370,7 @@ async fn event_loop(
                             *watcher = Watcher::start(&runner.root, &project.name);
                         }
                         let services = project.services.iter().map(|s| s.name.clone()).collect();
-                        Msg::Services { project: project.name, services }
+                        Msg::Services { project: project.name, services, secrets: project.secrets }
                     }
                     // A compose file that does not parse ends the TUI with compose's message.
                     Err(e) => return Err(Failure::from(e).into()),

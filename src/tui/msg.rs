@@ -7,6 +7,7 @@ use crate::engine::EngineUpdate;
 use crate::engine::logs::LogEvent;
 use crate::engine::stats::Stats;
 use crate::ops::actions::Action;
+use crate::project::env::Secrets;
 
 /// Everything that can change the TUI's state, from any source.
 #[derive(Debug, Clone)]
@@ -18,10 +19,12 @@ pub enum Msg {
         height: u16,
     },
     Engine(EngineUpdate),
-    /// The project model arrived: its name and its services in dependency order.
+    /// The project model arrived: its name, its services in dependency order, and the
+    /// secret values to mask in what the TUI shows.
     Services {
         project: String,
         services: Vec<String>,
+        secrets: Secrets,
     },
     /// A batch of log lines from one service's stream, or its end.
     Logs {

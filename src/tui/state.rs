@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use crate::engine::stats::Stats;
 use crate::engine::{ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
+use crate::project::env::Secrets;
 use crate::tui::logbuf::{DEFAULT_LOG_CAPACITY, LogStore};
 use crate::tui::logview::LogPane;
 
@@ -136,6 +137,8 @@ pub struct State {
     pub help: bool,
     pub toast: Option<Toast>,
     pub options: Options,
+    /// Secret values from the project's `.env`, masked in every log line shown.
+    pub secrets: Secrets,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -173,6 +176,7 @@ impl State {
             help: false,
             toast: None,
             options,
+            secrets: Secrets::default(),
             quit: false,
             dirty: true,
             figures_changed: false,

@@ -42,7 +42,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             on_engine(state, update, &mut fx);
             state.dirty = true;
         }
-        Msg::Services { project, services } => {
+        Msg::Services {
+            project,
+            services,
+            secrets,
+        } => {
+            state.secrets = secrets;
             set_services(state, project, services);
             state.dirty = true;
         }
@@ -80,6 +85,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 .as_ref()
                 .is_some_and(|p| p.sources.contains(&service))
             {
+                let line = state.secrets.mask(&line).into_owned();
                 let line = state.logs.push(&service, Stream::Devtui, None, line);
                 if let Some(pane) = state.pane.as_mut() {
                     pane.on_line(&service, line);
@@ -661,7 +667,11 @@ fn on_logs(state: &mut State, service: &str, event: LogEvent) {
                     LogStream::Stdout => Stream::Stdout,
                     LogStream::Stderr => Stream::Stderr,
                 };
-                let line = state.logs.push(service, kind, entry.ts, entry.text);
+                let text = match state.secrets.mask(&entry.text) {
+                    std::borrow::Cow::Borrowed(_) => entry.text,
+                    std::borrow::Cow::Owned(masked) => masked,
+                };
+                let line = state.logs.push(service, kind, entry.ts, text);
                 if let Some(pane) = state.pane.as_mut() {
                     pane.on_line(service, line);
                 }
