@@ -40,6 +40,33 @@ pub struct PublishedPort {
     pub protocol: String,
 }
 
+impl PublishedPort {
+    /// The port as a URL a developer can paste, with a scheme guessed from the well-known
+    /// container port (`postgres://`, `redis://`, `http://`, ...); the one place every view
+    /// (status table and JSON, TUI dashboard, `open`) gets it from.
+    pub fn url(&self) -> String {
+        let host = match self.host_ip.as_str() {
+            "" | "0.0.0.0" | "::" => "localhost",
+            ip => ip,
+        };
+        let scheme = match (self.protocol.as_str(), self.container_port) {
+            ("udp", _) => "udp",
+            (_, 5432) => "postgres",
+            (_, 6379) => "redis",
+            (_, 443 | 8443) => "https",
+            (_, 80 | 3000 | 5000 | 6333 | 8000 | 8080 | 8888 | 9000) => "http",
+            _ => "tcp",
+        };
+        format!("{scheme}://{host}:{}", self.host_port)
+    }
+
+    /// Whether a browser can open `url()`.
+    pub fn is_web(&self) -> bool {
+        let url = self.url();
+        url.starts_with("http://") || url.starts_with("https://")
+    }
+}
+
 /// Everything devtui shows about one service.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ServiceStatus {

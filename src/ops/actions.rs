@@ -157,14 +157,14 @@ impl Target {
     }
 }
 
-/// The first published TCP port as a URL.
+/// The URL `open` goes to: the first published port a browser can open, else the first
+/// published port at all (the desktop may have a handler for its scheme).
 pub fn url(ports: &[crate::engine::PublishedPort]) -> Option<String> {
-    let p = ports.iter().find(|p| p.protocol != "udp")?;
-    let host = match p.host_ip.as_str() {
-        "" | "0.0.0.0" | "::" => "localhost",
-        ip => ip,
-    };
-    Some(format!("http://{host}:{}", p.host_port))
+    ports
+        .iter()
+        .find(|p| p.is_web())
+        .or_else(|| ports.first())
+        .map(crate::engine::PublishedPort::url)
 }
 
 /// Opens a URL with the desktop's opener, its output discarded (the TUI owns the terminal).

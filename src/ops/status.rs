@@ -113,7 +113,7 @@ fn missing(service: &str, image: String) -> ServiceStatus {
 
 fn entry(status: ServiceStatus) -> StatusEntry {
     let uptime_seconds = status.started_at.as_deref().and_then(uptime);
-    let urls = status.ports.iter().map(url).collect();
+    let urls = status.ports.iter().map(PublishedPort::url).collect();
     StatusEntry {
         status,
         uptime_seconds,
@@ -127,22 +127,6 @@ fn uptime(started_at: &str) -> Option<u64> {
             .ok()?;
     let secs = (time::OffsetDateTime::now_utc() - started).whole_seconds();
     u64::try_from(secs).ok()
-}
-
-/// A URL for a published port, with a scheme guessed from the well-known container port.
-pub fn url(p: &PublishedPort) -> String {
-    let host = match p.host_ip.as_str() {
-        "" | "0.0.0.0" | "::" => "localhost",
-        ip => ip,
-    };
-    let scheme = match p.container_port {
-        5432 => "postgres",
-        6379 => "redis",
-        80 | 3000 | 5000 | 6333 | 8000 | 8080 | 8888 | 9000 => "http",
-        443 | 8443 => "https",
-        _ => "tcp",
-    };
-    format!("{scheme}://{host}:{}", p.host_port)
 }
 
 fn human_duration(secs: u64) -> String {

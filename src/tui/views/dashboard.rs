@@ -136,15 +136,7 @@ fn health_span(theme: Theme, h: Health) -> Span<'static> {
 pub fn ports(ports: &[PublishedPort]) -> String {
     let mut seen = Vec::new();
     for p in ports {
-        let host = match p.host_ip.as_str() {
-            "" | "0.0.0.0" | "::" => "localhost",
-            ip => ip,
-        };
-        let url = if p.protocol == "udp" {
-            format!("udp://{host}:{}", p.host_port)
-        } else {
-            format!("http://{host}:{}", p.host_port)
-        };
+        let url = p.url();
         if !seen.contains(&url) {
             seen.push(url);
         }
