@@ -78,12 +78,14 @@ pub async fn run(cmd: GaianCommand) -> anyhow::Result<i32> {
         GaianCommand::Healthcheck(args) => healthcheck::run(&args.url).await,
         GaianCommand::Image(args) => match args.context {
             Some(dir) => {
-                image::prepare_context(&dir).map_err(|e| {
-                    Failure::new(
-                        exit::FAILED,
-                        format!("cannot write the build context to {}: {e}", dir.display()),
-                    )
-                })?;
+                image::prepare_context_async(dir.clone())
+                    .await
+                    .map_err(|e| {
+                        Failure::new(
+                            exit::FAILED,
+                            format!("cannot write the build context to {}: {e}", dir.display()),
+                        )
+                    })?;
                 eprintln!("devtui: build context written to {}", dir.display());
                 Ok(exit::OK)
             }

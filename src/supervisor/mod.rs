@@ -12,11 +12,13 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::io::{AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+use crate::engine::compose::read_line_capped;
 
 /// Lines kept per process when not configured otherwise.
 pub const DEFAULT_LOG_LINES: usize = 2000;
@@ -26,6 +28,7 @@ const HEALTHY_RUN: Duration = Duration::from_secs(30);
 /// still hold the pipe open).
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 /// Longest captured line; longer ones are cut, so one process cannot eat the memory.
+/// Invalid UTF-8 is replaced, never a reason to stop reading (the child would block).
 const MAX_LINE: usize = 8 * 1024;
 
 /// What to run and how to look after it.
@@ -123,14 +126,7 @@ struct Shared {
 }
 
 impl Shared {
-    fn push(&self, stream: Stream, mut text: String) {
-        if text.len() > MAX_LINE {
-            let mut cut = MAX_LINE;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-        }
+    fn push(&self, stream: Stream, text: String) {
         let line = LogLine {
             at: SystemTime::now(),
             stream,
@@ -247,8 +243,9 @@ fn capture<R: AsyncRead + Unpin + Send + 'static>(
     shared: Arc<Shared>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut lines = BufReader::new(reader).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut reader = BufReader::new(reader);
+        let mut buf = Vec::new();
+        while let Ok(Some(line)) = read_line_capped(&mut reader, &mut buf, MAX_LINE).await {
             shared.push(stream, line);
         }
     })
@@ -374,5 +371,57 @@ async fn supervise(
         }
         delay = (delay * 2).min(spec.backoff_max);
         restarts += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Invalid UTF-8 and an over-long line must not stop the readers: the child writes far
+    /// more than a pipe holds after them, and would block forever if nobody read on.
+    #[tokio::test]
+    async fn output_after_bad_utf8_and_long_lines_is_still_read() {
+        let script = r"printf 'bad \377\376 bytes\n'; head -c 100000 /dev/zero | tr '\0' x; echo;
+            i=0; while [ $i -lt 3000 ]; do echo filler $i; echo err $i >&2; i=$((i+1)); done;
+            printf 'bad \377 again\n' >&2; echo done";
+        let spec = Spec {
+            name: "sh".into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: Vec::new(),
+            log_lines: 10_000,
+            backoff_initial: Duration::from_secs(60),
+            backoff_max: Duration::from_secs(60),
+            stop_grace: Duration::from_secs(1),
+        };
+        let sup = Supervisor::start(spec);
+        let mut status = sup.watch_status();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            status.wait_for(|s| matches!(s.state, State::Backoff { .. })),
+        )
+        .await
+        .expect("the child exited (it did not block on a full pipe)")
+        .expect("status");
+        let logs = sup.logs();
+        let text = |stream: Stream| -> Vec<String> {
+            logs.iter()
+                .filter(|l| l.stream == stream)
+                .map(|l| l.text.clone())
+                .collect()
+        };
+        let out = text(Stream::Stdout);
+        let err = text(Stream::Stderr);
+        assert_eq!(
+            out.first().map(String::as_str),
+            Some("bad \u{fffd}\u{fffd} bytes")
+        );
+        assert_eq!(out[1], "x".repeat(MAX_LINE));
+        assert_eq!(out.last().map(String::as_str), Some("done"));
+        assert_eq!(out.len(), 3 + 3000);
+        assert_eq!(err.len(), 3000 + 1);
+        assert_eq!(err.last().map(String::as_str), Some("bad \u{fffd} again"));
+        sup.stop().await;
     }
 }
