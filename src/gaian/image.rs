@@ -2,10 +2,11 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::exit::{self, Failure};
+use crate::paths;
 
 /// assets/gaian/Dockerfile, embedded so any copy of devtui can build its own image.
 pub const DOCKERFILE: &str = include_str!("../../assets/gaian/Dockerfile");
@@ -34,17 +35,18 @@ pub fn prepare_context(dir: &Path) -> io::Result<()> {
     let target_id = fs::metadata(&target).ok().map(|m| FileId::of(&m));
     let up_to_date = current.is_some_and(|s| s.source == source_id && Some(s.target) == target_id);
     if !up_to_date {
-        let copied = replace(&target, 0o755, |out| io::copy(&mut source, out).map(drop))?;
+        let copied =
+            paths::write_atomic(&target, 0o755, |out| io::copy(&mut source, out).map(drop))?;
         let stamp = Stamp {
             source: source_id,
             target: FileId::of(&copied),
         };
-        replace(&stamp_path, 0o644, |out| {
+        paths::write_atomic(&stamp_path, 0o644, |out| {
             out.write_all(stamp.render().as_bytes())
         })?;
     }
     if !fs::read(dir.join("Dockerfile")).is_ok_and(|d| d == DOCKERFILE.as_bytes()) {
-        replace(&dir.join("Dockerfile"), 0o644, |out| {
+        paths::write_atomic(&dir.join("Dockerfile"), 0o644, |out| {
             out.write_all(DOCKERFILE.as_bytes())
         })?;
     }
@@ -56,26 +58,6 @@ pub async fn prepare_context_async(dir: PathBuf) -> io::Result<()> {
     tokio::task::spawn_blocking(move || prepare_context(&dir))
         .await
         .map_err(io::Error::other)?
-}
-
-/// Replaces `path` with what `fill` writes: a unique temp file in the same directory (so
-/// concurrent writers never share one), mode `mode`, fsync, rename, fsync of the directory.
-/// Returns the new file's metadata.
-fn replace(
-    path: &Path,
-    mode: u32,
-    fill: impl FnOnce(&mut File) -> io::Result<()>,
-) -> io::Result<fs::Metadata> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    fill(tmp.as_file_mut())?;
-    tmp.as_file()
-        .set_permissions(fs::Permissions::from_mode(mode))?;
-    tmp.as_file().sync_all()?;
-    let file = tmp.persist(path).map_err(|e| e.error)?;
-    // The rename is durable only once the directory entry is on disk.
-    File::open(dir)?.sync_all()?;
-    file.metadata()
 }
 
 /// What identifies one version of a file cheaply: a rebuilt or replaced file gets a new
@@ -200,6 +182,7 @@ pub async fn build(tag: &str, base_image: Option<&str>) -> anyhow::Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn context_is_written_then_reused_until_the_copy_changes() {

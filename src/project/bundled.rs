@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::{Error, Location, Origin};
 
@@ -63,16 +63,7 @@ fn refresh(path: &Path, contents: &str) -> std::io::Result<()> {
     if fs::read_to_string(path).is_ok_and(|c| c == contents) {
         return Ok(());
     }
-    let dir = path
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)?;
-    tmp.write_all(contents.as_bytes())?;
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
+    crate::paths::write_atomic(path, 0o644, |f| f.write_all(contents.as_bytes()))?;
     Ok(())
 }
 

@@ -203,18 +203,13 @@ impl Runner {
     }
 }
 
-/// Writes a file whole or not at all: temp file in the same directory, fsync, rename.
+/// Writes saved log lines whole or not at all, readable by the user only (they may hold
+/// anything a container printed).
 fn save(path: &str, contents: &str) -> std::io::Result<()> {
-    let target = std::path::Path::new(path);
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(contents.as_bytes())?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(target).map_err(|e| e.error)?;
-    Ok(())
+    crate::paths::write_atomic(std::path::Path::new(path), 0o600, |f| {
+        f.write_all(contents.as_bytes())
+    })
+    .map(drop)
 }
 
 /// Sends the TUI's own logs to a file under the state directory: nothing may reach stdout
