@@ -198,3 +198,76 @@ async fn redis_cache_serves_today_and_its_outage_keeps_results_exact() {
         "{p}"
     );
 }
+
+/// gaian_reward (the reward in SQL, migration 0002) gives exactly what Rule::reward gives,
+/// rounding, decay steps and caps included.
+#[tokio::test]
+async fn postgres_reward_function_matches_the_rust_rule() {
+    use devtui::gaian::rules::{Reward, Rule};
+    use devtui::gaian::store::Store;
+    if !engine_ready() {
+        return;
+    }
+    let pg = tokio::task::spawn_blocking(shared_postgres)
+        .await
+        .expect("container");
+    let url = create_database(pg, "reward_function").await;
+    let Store::Postgres { pool, .. } = Store::connect(&Database::Postgres(url))
+        .await
+        .expect("connect")
+    else {
+        panic!("not postgres");
+    };
+    let mut checked = 0;
+    for base in [0, 1, 7, 333_333, 5_000_000, 1_000_000_000_000] {
+        for multiplier in [0, 1, 250_000, 1_000_000, 3_333_333] {
+            for decay in [1, 123_457, 900_000, 999_999, 1_000_000] {
+                for cap in [
+                    None,
+                    Some(0),
+                    Some(1),
+                    Some(12_000_000),
+                    Some(999_999_999_999),
+                ] {
+                    let rule = Rule {
+                        description: String::new(),
+                        base_reward: base,
+                        quantity_multiplier: multiplier,
+                        max_quantity: 1_000_000,
+                        daily_cap: cap,
+                        decay,
+                    };
+                    for (quantity, nth, earned) in [
+                        (1, 1, 0),
+                        (3, 2, 1),
+                        (1_000, 7, 11_999_999),
+                        (1_000_000, 300, 5),
+                    ] {
+                        let want = rule.reward(quantity, nth, earned);
+                        let (micro, capped): (i64, bool) = sqlx::query_as(
+                            "SELECT micro, capped FROM gaian_reward($1, $2, $3, $4, $5, $6, $7)",
+                        )
+                        .bind(base)
+                        .bind(multiplier)
+                        .bind(decay)
+                        .bind(cap)
+                        .bind(quantity)
+                        .bind(nth)
+                        .bind(earned)
+                        .fetch_one(&pool)
+                        .await
+                        .expect("gaian_reward");
+                        assert_eq!(
+                            Reward { micro, capped },
+                            want,
+                            "base {base} multiplier {multiplier} decay {decay} cap {cap:?} quantity {quantity} nth {nth} earned {earned}"
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 6 * 5 * 5 * 5 * 4);
+    pool.close().await;
+}

@@ -1,7 +1,8 @@
 //! Storage: sqlx on PostgreSQL or an embedded SQLite file, migrations embedded and run at
 //! start. One transaction per action: count it in today's counter row (which locks that row),
 //! compute the reward from the counter, then add it to the balance, insert the ledger row and
-//! add it to the counter. PostgreSQL needs four round trips, like a bare insert-and-update.
+//! add it to the counter. On PostgreSQL that is one call of the `gaian_record_action` function
+//! (migration 0002): one round trip.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -12,7 +13,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::rules::Rule;
+use super::rules::{Reward, Rule};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/gaian/migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator =
@@ -152,22 +153,16 @@ pub enum Store {
 
 const SELECT_BY_KEY: &str = "SELECT id, player_id, action, quantity, reward_micro, balance_after_micro, capped, day, created_at, idempotency_key, request, metadata \
      FROM ledger WHERE idempotency_key = $1";
-/// Counts the action and locks its (player, day, action) counter row until commit, so the
+/// SQLite: counts the action and locks its (player, day, action) counter row until commit, so the
 /// same action of one player is serialised; returns the position today and what was earned
 /// before it (the newest values even after waiting for the lock).
 const BUMP_DAILY: &str = "INSERT INTO daily_totals (player_id, day, action, count, reward_micro) VALUES ($1, $2, $3, 1, 0) \
      ON CONFLICT (player_id, day, action) DO UPDATE SET count = daily_totals.count + 1 \
      RETURNING count, reward_micro";
-/// PostgreSQL: balance, ledger row and counter in one statement (one round trip). The balance
-/// update locks the player row, so balance_after is the running balance in ledger-id order.
-const WRITE_POSTGRES: &str = "WITH p AS (\
-       INSERT INTO players (player_id, balance_micro, created_at) VALUES ($1, $4, $9) \
-       ON CONFLICT (player_id) DO UPDATE SET balance_micro = players.balance_micro + excluded.balance_micro \
-       RETURNING balance_micro), \
-     d AS (UPDATE daily_totals SET reward_micro = reward_micro + $4 WHERE player_id = $1 AND day = $8 AND action = $2) \
-     INSERT INTO ledger (player_id, action, quantity, reward_micro, balance_after_micro, capped, day, created_at, idempotency_key, request, metadata) \
-     SELECT $1, $2, $3, $4, p.balance_micro, $5, $8, $9, $6, $7, $10 FROM p RETURNING id, balance_after_micro";
-/// SQLite (no writable CTEs; the single writer serialises anyway): the same in three steps.
+/// PostgreSQL: the whole action, reward included, in one call (one round trip).
+const RECORD_POSTGRES: &str = "SELECT ledger_id, balance_after, reward, was_capped, day_count, day_reward \
+     FROM gaian_record_action($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+/// SQLite (one writer, no server-side functions): the same as steps of one transaction.
 const ADD_BALANCE: &str = "INSERT INTO players (player_id, balance_micro, created_at) VALUES ($1, $2, $3) \
      ON CONFLICT (player_id) DO UPDATE SET balance_micro = players.balance_micro + excluded.balance_micro \
      RETURNING balance_micro";
@@ -182,102 +177,120 @@ const SELECT_DAY: &str = "SELECT action, count, reward_micro FROM daily_totals W
 const SELECT_LEDGER_PAGE: &str = "SELECT id, player_id, action, quantity, reward_micro, balance_after_micro, capped, day, created_at, idempotency_key, request, metadata \
      FROM ledger WHERE player_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
 
-/// The transaction for one action, written once for both engines; `$write` stores the
-/// balance, ledger row and counter and returns (ledger id, balance after).
-macro_rules! record_action {
-    ($pool:expr, $new:expr, $rule:expr, $write:ident) => {{
-        let new: &NewAction = $new;
-        let rule: &Rule = $rule;
-        let mut tx = $pool.begin().await?;
-        let (count, earned): (i64, i64) = sqlx::query_as(BUMP_DAILY)
+/// What one recorded action returns: its ledger row and the day's counter after it.
+fn recorded(
+    new: &NewAction,
+    id: i64,
+    balance_after: i64,
+    reward: Reward,
+    count: i64,
+    day_reward: i64,
+) -> Outcome {
+    let row = LedgerRow {
+        id,
+        player_id: new.player_id.clone(),
+        action: new.action.clone(),
+        quantity: new.quantity,
+        reward_micro: reward.micro,
+        balance_after_micro: balance_after,
+        capped: reward.capped,
+        day: new.day.clone(),
+        created_at: new.created_at.clone(),
+        idempotency_key: new.idempotency_key.clone(),
+        request: new.request.clone(),
+        metadata: new.metadata.clone(),
+    };
+    let daily = DailyTotal {
+        action: new.action.clone(),
+        count,
+        reward_micro: day_reward,
+    };
+    Outcome::Recorded { row, daily }
+}
+
+/// One action as one call of `gaian_record_action`; its statement is its transaction.
+async fn record_postgres(
+    pool: &PgPool,
+    new: &NewAction,
+    rule: &Rule,
+) -> Result<Outcome, sqlx::Error> {
+    let (id, balance_after, micro, capped, count, day_reward): (i64, i64, i64, bool, i64, i64) =
+        sqlx::query_as(RECORD_POSTGRES)
             .bind(&new.player_id)
-            .bind(&new.day)
             .bind(&new.action)
-            .fetch_one(&mut *tx)
+            .bind(new.quantity)
+            .bind(&new.day)
+            .bind(&new.created_at)
+            .bind(&new.idempotency_key)
+            .bind(&new.request)
+            .bind(&new.metadata)
+            .bind(rule.base_reward)
+            .bind(rule.quantity_multiplier)
+            .bind(rule.decay)
+            .bind(rule.daily_cap)
+            .fetch_one(pool)
             .await?;
-        let reward = rule.reward(new.quantity, count, earned);
-        // A reused idempotency key fails here on the unique constraint: the caller answers
-        // from the row that holds it.
-        let (id, balance_after) = $write(&mut *tx, new, reward.micro, reward.capped).await?;
-        tx.commit().await?;
-        let row = LedgerRow {
-            id,
-            player_id: new.player_id.clone(),
-            action: new.action.clone(),
-            quantity: new.quantity,
-            reward_micro: reward.micro,
-            balance_after_micro: balance_after,
-            capped: reward.capped,
-            day: new.day.clone(),
-            created_at: new.created_at.clone(),
-            idempotency_key: new.idempotency_key.clone(),
-            request: new.request.clone(),
-            metadata: new.metadata.clone(),
-        };
-        let daily = DailyTotal {
-            action: new.action.clone(),
-            count,
-            reward_micro: earned + reward.micro,
-        };
-        Ok(Outcome::Recorded { row, daily })
-    }};
+    Ok(recorded(
+        new,
+        id,
+        balance_after,
+        Reward { micro, capped },
+        count,
+        day_reward,
+    ))
 }
 
-async fn write_postgres(
-    conn: &mut sqlx::PgConnection,
+async fn record_sqlite(
+    pool: &SqlitePool,
     new: &NewAction,
-    reward: i64,
-    capped: bool,
-) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(WRITE_POSTGRES)
+    rule: &Rule,
+) -> Result<Outcome, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let (count, earned): (i64, i64) = sqlx::query_as(BUMP_DAILY)
         .bind(&new.player_id)
-        .bind(&new.action)
-        .bind(new.quantity)
-        .bind(reward)
-        .bind(capped)
-        .bind(&new.idempotency_key)
-        .bind(&new.request)
         .bind(&new.day)
-        .bind(&new.created_at)
-        .bind(&new.metadata)
-        .fetch_one(conn)
-        .await
-}
-
-async fn write_sqlite(
-    conn: &mut sqlx::SqliteConnection,
-    new: &NewAction,
-    reward: i64,
-    capped: bool,
-) -> Result<(i64, i64), sqlx::Error> {
+        .bind(&new.action)
+        .fetch_one(&mut *tx)
+        .await?;
+    let reward = rule.reward(new.quantity, count, earned);
     let balance_after: i64 = sqlx::query_scalar(ADD_BALANCE)
         .bind(&new.player_id)
-        .bind(reward)
+        .bind(reward.micro)
         .bind(&new.created_at)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await?;
+    // A reused idempotency key fails here on the unique constraint: the caller answers from
+    // the row that holds it.
     let id: i64 = sqlx::query_scalar(INSERT_LEDGER)
         .bind(&new.player_id)
         .bind(&new.action)
         .bind(new.quantity)
-        .bind(reward)
+        .bind(reward.micro)
         .bind(balance_after)
-        .bind(capped)
+        .bind(reward.capped)
         .bind(&new.day)
         .bind(&new.created_at)
         .bind(&new.idempotency_key)
         .bind(&new.request)
         .bind(&new.metadata)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut *tx)
         .await?;
     sqlx::query(ADD_DAILY_REWARD)
-        .bind(reward)
+        .bind(reward.micro)
         .bind(&new.player_id)
         .bind(&new.day)
         .bind(&new.action)
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await?;
-    Ok((id, balance_after))
+    tx.commit().await?;
+    Ok(recorded(
+        new,
+        id,
+        balance_after,
+        reward,
+        count,
+        earned + reward.micro,
+    ))
 }
 
 fn replay_or_conflict(row: LedgerRow, new: &NewAction) -> Outcome {
@@ -383,8 +396,8 @@ impl Store {
 
     async fn record_once(&self, new: &NewAction, rule: &Rule) -> Result<Outcome, sqlx::Error> {
         match self {
-            Store::Sqlite { write, .. } => record_action!(write, new, rule, write_sqlite),
-            Store::Postgres { pool, .. } => record_action!(pool, new, rule, write_postgres),
+            Store::Sqlite { write, .. } => record_sqlite(write, new, rule).await,
+            Store::Postgres { pool, .. } => record_postgres(pool, new, rule).await,
         }
     }
 
