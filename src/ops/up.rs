@@ -23,6 +23,9 @@ use crate::project::{self, DependsCondition, Project, Service};
 const FAILURE_LOG_LINES: usize = 20;
 /// Redraw period of the live progress on a terminal (elapsed times move).
 const REDRAW: Duration = Duration::from_millis(100);
+/// How long a service without a healthcheck must stay running to count as up: one that
+/// crashes right after it starts fails `up` instead of being reported up.
+const SETTLE: Duration = Duration::from_secs(1);
 
 /// `devtui up`: returns the exit code, or a `Failure` carrying the code and the message.
 pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
@@ -166,6 +169,9 @@ pub async fn bring_up(
     let mut containers: HashMap<String, ServiceStatus> = HashMap::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(up.timeout);
     let mut redraw = tokio::time::interval(REDRAW);
+    // When each running container (by id) was first seen running, for `SETTLE`.
+    let mut running_since: HashMap<String, Instant> = HashMap::new();
+    let mut settling = false;
 
     loop {
         tokio::select! {
@@ -217,7 +223,7 @@ pub async fn bring_up(
                 Some(EngineUpdate::Connected { .. }) => {}
                 None => updates_open = false,
             },
-            _ = redraw.tick(), if progress.tty => {}
+            _ = redraw.tick(), if progress.tty || settling => {}
             () = tokio::time::sleep_until(deadline) => {
                 progress.finish();
                 return Err(timeout_failure(docker, &containers, &names, up.timeout).await);
@@ -230,11 +236,30 @@ pub async fn bring_up(
             progress.finish();
             return Err(service_failure(docker, f).await);
         }
+        running_since.retain(|id, _| {
+            containers
+                .get(id)
+                .is_some_and(|s| s.state == ContainerState::Running)
+        });
+        for (id, s) in &containers {
+            if s.state == ContainerState::Running {
+                running_since.entry(id.clone()).or_insert_with(Instant::now);
+            }
+        }
+        let settled = |s: &ServiceStatus| {
+            s.container_id
+                .as_ref()
+                .and_then(|id| running_since.get(id))
+                .is_some_and(|since| since.elapsed() >= SETTLE)
+        };
+        settling = containers
+            .values()
+            .any(|s| s.state == ContainerState::Running && s.health == Health::None && !settled(s));
         let mut all_ready = compose_done;
         for name in &names {
             let mine: Vec<&ServiceStatus> =
                 containers.values().filter(|s| &s.service == name).collect();
-            let phase = phase_of(&mine, completes.contains(name));
+            let phase = phase_of(&mine, completes.contains(name), &settled);
             all_ready &= matches!(phase, Phase::Healthy | Phase::Running | Phase::Completed);
             progress.set(name, phase);
         }
@@ -447,7 +472,11 @@ impl Phase {
     }
 }
 
-fn phase_of(containers: &[&ServiceStatus], may_complete: bool) -> Phase {
+fn phase_of(
+    containers: &[&ServiceStatus],
+    may_complete: bool,
+    settled: &dyn Fn(&ServiceStatus) -> bool,
+) -> Phase {
     if containers.is_empty() {
         return Phase::Pending;
     }
@@ -456,7 +485,7 @@ fn phase_of(containers: &[&ServiceStatus], may_complete: bool) -> Phase {
         .iter()
         .map(|s| match (s.state, s.health) {
             (ContainerState::Running, Health::Healthy) => Phase::Healthy,
-            (ContainerState::Running, Health::None) => Phase::Running,
+            (ContainerState::Running, Health::None) if settled(s) => Phase::Running,
             (ContainerState::Running, Health::Starting) => Phase::WaitingHealth,
             (ContainerState::Exited, _) if may_complete && s.exit_code == Some(0) => {
                 Phase::Completed
