@@ -112,7 +112,7 @@ impl Drop for Stack {
 fn watch_project(project: &str) {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 2; done; \
-         docker rm -f $(docker ps -aq --filter label=com.docker.compose.project={project}) >/dev/null 2>&1; \
+         docker rm -f -v $(docker ps -aq --filter label=com.docker.compose.project={project}) >/dev/null 2>&1; \
          docker volume rm $(docker volume ls -q --filter label=com.docker.compose.project={project}) >/dev/null 2>&1; \
          docker network rm {project}_default >/dev/null 2>&1",
         pid = std::process::id()

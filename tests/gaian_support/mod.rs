@@ -69,7 +69,7 @@ impl Container {
         args.extend_from_slice(cmd);
         docker(&args);
         let watcher = format!(
-            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; docker rm -f {name} >/dev/null 2>&1",
+            "while kill -0 {pid} 2>/dev/null; do sleep 1; done; docker rm -f -v {name} >/dev/null 2>&1",
             pid = std::process::id()
         );
         let _ = Command::new("sh")
@@ -135,7 +135,7 @@ impl Container {
 impl Drop for Container {
     fn drop(&mut self) {
         let _ = Command::new("docker")
-            .args(["rm", "-f", &self.name])
+            .args(["rm", "-f", "-v", &self.name])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
