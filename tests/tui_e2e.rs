@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::require;
+use common::{engine_ready, require, tmux_ready};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -234,18 +234,10 @@ fn row<'a>(screen: &'a str, service: &str) -> Option<&'a str> {
 
 #[test]
 fn tui_shows_health_searches_logs_execs_and_quits_cleanly() {
-    let engine = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !require("the Docker engine (`docker info`)", engine) {
+    if !engine_ready() {
         return;
     }
-    let tmux = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !require("tmux", tmux) {
+    if !tmux_ready() {
         return;
     }
     let id = format!("tuie2e{}", std::process::id());
@@ -347,11 +339,7 @@ fn container_state(stack: &Stack, service: &str) -> String {
 
 #[test]
 fn cli_actions_and_exec_share_the_tui_code() {
-    let engine = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !require("the Docker engine (`docker info`)", engine) {
+    if !engine_ready() {
         return;
     }
     let stack = Stack::up(format!("tuicli{}", std::process::id()));
@@ -436,18 +424,10 @@ fn cli_actions_and_exec_share_the_tui_code() {
 
 #[test]
 fn tui_restores_the_terminal_on_sigterm_and_sighup() {
-    let engine = Command::new("docker")
-        .arg("info")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !require("the Docker engine (`docker info`)", engine) {
+    if !engine_ready() {
         return;
     }
-    let tmux = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !require("tmux", tmux) {
+    if !tmux_ready() {
         return;
     }
     let id = format!("tuisig{}", std::process::id());
@@ -488,11 +468,7 @@ fn tui_restores_the_terminal_on_sigterm_and_sighup() {
 
 #[test]
 fn tui_on_a_broken_compose_file_exits_with_compose_message_and_code_2() {
-    let tmux = Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !require("tmux", tmux) {
+    if !tmux_ready() {
         return;
     }
     let docker = Command::new("docker")

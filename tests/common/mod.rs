@@ -28,6 +28,16 @@ pub fn require(what: &str, ok: bool) -> bool {
     ok
 }
 
+/// Whether tmux is installed (the TUI's end-to-end tests drive the real binary in it);
+/// with CI set its absence fails the test.
+pub fn tmux_ready() -> bool {
+    let ok = Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    require("tmux", ok)
+}
+
 /// Whether end-to-end tests can run. Without an engine: with CI=true the test fails with a
 /// clear message; otherwise it is skipped with a note.
 pub fn engine_ready() -> bool {
