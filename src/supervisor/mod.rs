@@ -292,12 +292,14 @@ async fn supervise(
                     state: State::SpawnFailed { error, delay },
                     restarts,
                 });
-                tokio::select! {
-                    _ = cancel.cancelled() => {
-                        status.send_replace(Status { state: State::Stopped { exit: "never started".into() }, restarts });
-                        return;
-                    }
-                    _ = tokio::time::sleep(delay) => {}
+                if stopped_during(&cancel, delay).await {
+                    status.send_replace(Status {
+                        state: State::Stopped {
+                            exit: "never started".into(),
+                        },
+                        restarts,
+                    });
+                    return;
                 }
                 delay = (delay * 2).min(spec.backoff_max);
                 continue;
@@ -362,15 +364,25 @@ async fn supervise(
             state: State::Backoff { last_exit, delay },
             restarts,
         });
-        tokio::select! {
-            _ = cancel.cancelled() => {
-                status.send_replace(Status { state: State::Stopped { exit: "stopped while restarting".into() }, restarts });
-                return;
-            }
-            _ = tokio::time::sleep(delay) => {}
+        if stopped_during(&cancel, delay).await {
+            status.send_replace(Status {
+                state: State::Stopped {
+                    exit: "stopped while restarting".into(),
+                },
+                restarts,
+            });
+            return;
         }
         delay = (delay * 2).min(spec.backoff_max);
         restarts += 1;
+    }
+}
+
+/// Waits out a restart backoff; true when the supervisor was stopped meanwhile.
+async fn stopped_during(cancel: &CancellationToken, delay: Duration) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => true,
+        _ = tokio::time::sleep(delay) => false,
     }
 }
 
