@@ -76,17 +76,26 @@ for unit, f in (('us',0.001),('ms',1),('s',1000)):
     if v.endswith(unit) and (unit != 's' or not v.endswith('ms') and not v.endswith('us')):
         print('%.1f' % (float(v[:-len(unit)]) * f)); break" "$1"; }
 cat > "$work/post.lua" <<'LUA'
--- Distinct actions: a fresh idempotency key per request, players spread over 10,000.
-local counter = 0
-local actions = {"plant_tree", "recycle", "clean_beach", "share_knowledge"}
+-- Distinct actions: every idempotency key is new (the run's tag from the command line, the
+-- thread, a counter) and players are spread over 10,000. wrk seeds Lua's generator the same
+-- way in every run and thread, so without the tag each round would replay the keys of the
+-- round before, and both threads would post the same players in step.
+local threads = 0
 function setup(thread)
-  thread:set("tid", tostring(math.random(1, 1e9)))
+  threads = threads + 1
+  thread:set("tid", threads)
 end
+function init(args)
+  tag = args[1] .. "-" .. tid
+  math.randomseed(tonumber(args[2]) + tid * 7919)
+  counter = 0
+end
+local actions = {"plant_tree", "recycle", "clean_beach", "share_knowledge"}
 request = function()
   counter = counter + 1
   local body = string.format(
     '{"player_id":"wrk-%d","action":"%s","quantity":1,"idempotency_key":"%s-%d"}',
-    math.random(1, 10000), actions[(counter % 4) + 1], tid, counter)
+    math.random(1, 10000), actions[(counter % 4) + 1], tag, counter)
   return wrk.format("POST", "/api/v1/action", {["Content-Type"] = "application/json"}, body)
 end
 done = function(summary, latency, requests)
@@ -97,6 +106,7 @@ LUA
 # Alternate the two in rounds, so load from elsewhere on a shared machine hits both alike;
 # the medians of the rounds are reported.
 : > "$work/rounds"
+: > "$work/posted"
 for round in $(seq "$ROUNDS"); do
   echo "bench: round $round/$ROUNDS: pgbench, then wrk POST /api/v1/action ($CONNECTIONS connections, ${DURATION}s each)"
   rm -f "$work"/pgb.*
@@ -106,10 +116,12 @@ for round in $(seq "$ROUNDS"); do
 import sys
 lat = sorted(int(l.split()[2]) for l in sys.stdin if l.strip())
 print("%.1f" % (lat[int(len(lat) * 0.99) - 1] / 1000.0))')"
-  wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port" > "$work/post.out"
+  wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" --latency -s "$work/post.lua" "http://127.0.0.1:$port" \
+    -- "r$round-$$" "$RANDOM" > "$work/post.out"
   post_rps="$(grep -oP 'Requests/sec:\s+\K[0-9.]+' "$work/post.out")"
   post_p99="$(to_ms "$(grep -P '^\s+99%' "$work/post.out" | awk '{print $2}')")"
   post_bad="$(grep -oP 'non2xx_or_errors \K[0-9]+' "$work/post.out" || echo 0)"
+  grep -oP '^\s+\K[0-9]+(?= requests in)' "$work/post.out" >> "$work/posted"
   echo "$pg_tps $pg_p99 $post_rps $post_p99 $post_bad" | tee -a "$work/rounds"
 done
 echo "bench: wrk GET /health, $CONNECTIONS connections, ${DURATION}s"
@@ -118,19 +130,22 @@ wrk -t2 -c "$CONNECTIONS" -d "${DURATION}s" --latency "http://127.0.0.1:$port/he
 health_rps="$(grep -oP 'Requests/sec:\s+\K[0-9.]+' "$work/health.out")"
 health_p99="$(to_ms "$(grep -P '^\s+99%' "$work/health.out" | awk '{print $2}')")"
 rows="$(psql -d gaian -tAc "SELECT count(*) FROM ledger WHERE player_id LIKE 'wrk-%'")"
+# Every POST is a new action: a replayed key is answered 200 without a new row, so rows
+# below the answered POSTs would mean the rounds measured replays.
+posted="$(awk '{n += $1} END {print n + 0}' "$work/posted")"
 exact="$(psql -d gaian -tAc "SELECT count(*) FROM players p WHERE balance_micro <> (SELECT COALESCE(SUM(reward_micro),0) FROM ledger l WHERE l.player_id = p.player_id) AND p.player_id LIKE 'wrk-%'")"
 
 echo
 echo "== results ($CONNECTIONS connections, $ROUNDS rounds of ${DURATION}s, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)) =="
-python3 - "$work/rounds" "$health_rps" "$health_p99" "$rows" <<'PY'
+python3 - "$work/rounds" "$health_rps" "$health_p99" "$rows" "$posted" <<'PY'
 import statistics, sys
 rounds = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
-health, health99, rows = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+health, health99, rows, posted = float(sys.argv[2]), float(sys.argv[3]), sys.argv[4], sys.argv[5]
 for i, (pg, pg99, post, post99, bad) in enumerate(rounds, 1):
     print(f"round {i}: pgbench {pg:8.0f} tps p99 {pg99:6.1f} ms | POST {post:8.0f} req/s p99 {post99:6.1f} ms (errors {bad:.0f}) | ratio {post / pg:.2f}, p99 ratio {post99 / pg99:.2f}")
 med = lambda k: statistics.median(r[k] for r in rounds)
 print(f"median pgbench ledger+balance tx: {med(0):.0f} tps, p99 {med(1):.1f} ms")
-print(f"median Gaian POST /api/v1/action: {med(2):.0f} req/s, p99 {med(3):.1f} ms (ledger rows written: {rows})")
+print(f"median Gaian POST /api/v1/action: {med(2):.0f} req/s, p99 {med(3):.1f} ms (ledger rows written: {rows} for {posted} answered POSTs)")
 print(f"Gaian GET /health:                {health:.0f} req/s, p99 {health99:.1f} ms")
 print(f"POST/pgbench throughput ratio (median of rounds): {statistics.median(r[2] / r[0] for r in rounds):.2f} (target >= 0.8)")
 print(f"POST/pgbench p99 ratio (median of rounds):        {statistics.median(r[3] / r[1] for r in rounds):.2f} (target <= 1.5)")
