@@ -39,6 +39,8 @@ const TICK: Duration = Duration::from_secs(1);
 const MAX_BURST: usize = 512;
 /// Bound of the channel the stream tasks report through.
 const CHANNEL_BOUND: usize = 256;
+/// Bound of the terminal input channel (a paste arrives as a burst of keys).
+const INPUT_BOUND: usize = 64;
 
 /// How the loop ended.
 enum Exit {
@@ -329,7 +331,7 @@ async fn event_loop(
     state.width = size.width;
     state.height = size.height;
     state.now = OffsetDateTime::now_utc();
-    let mut events = Some(EventStream::new());
+    let mut input = Input::start();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -342,7 +344,7 @@ async fn event_loop(
             next_frame = Instant::now() + FRAME;
         }
         let msg = tokio::select! {
-            ev = next_event(&mut events) => match ev {
+            ev = input.rx.recv() => match ev {
                 Some(Ok(Event::Key(k))) => {
                     tracing::debug!(key = ?k.code, modifiers = ?k.modifiers, "key");
                     Msg::Key(k)
@@ -398,9 +400,9 @@ async fn event_loop(
                     container_id,
                 } => {
                     // One reader of stdin at a time: the shell's, then the TUI's again.
-                    drop(events.take());
+                    input.stop().await;
                     let result = shell(term, &runner.engine, &service, &container_id).await;
-                    events = Some(EventStream::new());
+                    input = Input::start();
                     let size = term.terminal.size()?;
                     effects.extend(handle(
                         state,
@@ -443,10 +445,33 @@ async fn wait_loaded(
     }
 }
 
-async fn next_event(events: &mut Option<EventStream>) -> Option<std::io::Result<Event>> {
-    match events.as_mut() {
-        Some(stream) => stream.next().await,
-        None => std::future::pending().await,
+/// Terminal input, read by a task of its own so that crossterm's reader is polled only when
+/// its waker fires. Polled from the loop instead, it ran on every wake-up (each stats sample),
+/// and each such poll spins on the lock that crossterm's reader thread holds while it waits:
+/// about seven `sched_yield`s per wake-up at idle.
+struct Input {
+    task: tokio::task::JoinHandle<()>,
+    rx: mpsc::Receiver<std::io::Result<Event>>,
+}
+
+impl Input {
+    fn start() -> Input {
+        let (tx, rx) = mpsc::channel(INPUT_BOUND);
+        let task = tokio::spawn(async move {
+            let mut events = EventStream::new();
+            while let Some(event) = events.next().await {
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Input { task, rx }
+    }
+
+    /// Ends the reader (and crossterm's thread with it) before something else reads stdin.
+    async fn stop(&mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
     }
 }
 
