@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use devtui::engine::{ContainerState, EngineUpdate};
+use devtui::engine::{ContainerState, EngineUpdate, Health};
 use tokio_util::sync::CancellationToken;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -112,4 +112,53 @@ async fn watcher_follows_events_for_its_project() {
 
     cancel.cancel();
     tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+// The watcher asks the engine for the relevant actions only; health_status arrives with a
+// suffix ("health_status: unhealthy"), which the engine matches by prefix when asked for it.
+// The snapshot is taken before the container exists, so both updates come from events.
+#[tokio::test]
+async fn watcher_sees_health_turn_from_events() {
+    if !engine_ready() {
+        return;
+    }
+    let project = unique_name("watchhealth");
+    let _cleanup = Cleanup::new(&project);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        r#"services:
+  sick:
+    image: ${DEVTUI_BASE_IMAGE:-debian:bookworm-slim}
+    command: ["sleep", "infinity"]
+    init: true
+    healthcheck:
+      test: ["CMD-SHELL", "echo probe-says-no; exit 1"]
+      interval: 1s
+      timeout: 2s
+      retries: 4
+"#,
+    )
+    .expect("compose file");
+
+    let cancel = CancellationToken::new();
+    let mut rx = devtui::engine::watch::watch(project.clone(), cancel.clone());
+    next_matching(&mut rx, "Connected", |u| {
+        matches!(u, EngineUpdate::Connected { .. })
+    })
+    .await;
+    compose(dir.path(), &project, &["up", "-d"]);
+    next_matching(&mut rx, "health starting", |u| {
+        matches!(u, EngineUpdate::Service(s) if s.service == "sick" && s.health == Health::Starting)
+    })
+    .await;
+    let EngineUpdate::Service(s) = next_matching(&mut rx, "unhealthy", |u| {
+        matches!(u, EngineUpdate::Service(s) if s.service == "sick" && s.health == Health::Unhealthy)
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(s.last_probe_output.as_deref(), Some("probe-says-no"));
+    cancel.cancel();
 }

@@ -28,6 +28,9 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 /// consumer from growing memory.
 const CHANNEL_BOUND: usize = 256;
 
+/// Inspects a snapshot keeps in flight at once.
+const SNAPSHOT_CONCURRENCY: usize = 8;
+
 /// Container event actions that can change what `ServiceStatus` shows.
 const RELEVANT: [&str; 12] = [
     "create",
@@ -92,9 +95,13 @@ async fn session(
     // The events request is only sent when the stream is first polled, after the snapshot;
     // asking the engine to replay from its own clock's "now" closes that gap.
     let since = engine_now(&docker).await.map_err(|e| e.to_string())?;
+    // The engine filters by action too: every healthcheck probe also emits exec_create,
+    // exec_start and exec_die, which would otherwise reach us (and be decoded) for nothing.
+    // With health_status in the list the engine prefix-matches the actions (moby#25798).
     let filters = HashMap::from([
         ("type", vec!["container".to_string()]),
         ("label", vec![format!("{PROJECT_LABEL}={project}")]),
+        ("event", RELEVANT.iter().map(|a| a.to_string()).collect()),
     ]);
     let mut options = EventsOptionsBuilder::new().filters(&filters);
     if let Some(since) = &since {
@@ -208,9 +215,14 @@ pub async fn snapshot(
     project: &str,
 ) -> Result<Vec<ServiceStatus>, bollard::errors::Error> {
     let containers = container_ids(docker, project).await?;
-    let mut out = Vec::with_capacity(containers.len());
-    for id in containers {
-        match inspect_status(docker, &id).await {
+    // A few inspects in flight at once: the first frame of a 10-service project waits for
+    // the slowest, not for the sum.
+    let mut inspected = futures_util::stream::iter(containers)
+        .map(|id| async move { inspect_status(docker, &id).await })
+        .buffer_unordered(SNAPSHOT_CONCURRENCY);
+    let mut out = Vec::new();
+    while let Some(result) = inspected.next().await {
+        match result {
             Ok(Some(status)) => out.push(status),
             Ok(None) => {}
             Err(bollard::errors::Error::DockerResponseServerError {
