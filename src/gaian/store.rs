@@ -2,7 +2,8 @@
 //! start. One transaction per action: count it in today's counter row (which locks that row),
 //! compute the reward from the counter, then add it to the balance, insert the ledger row and
 //! add it to the counter. On PostgreSQL that is one call of the `gaian_record_action` function
-//! (migration 0002): one round trip.
+//! (migrations 0002, 0003): one round trip. A replayed idempotency key is answered from the
+//! row that holds it before anything is locked or written.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -246,6 +247,16 @@ async fn record_sqlite(
     rule: &Rule,
 ) -> Result<Outcome, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // A replay is answered before anything is written (one writer: nobody can take the key
+    // between this look-up and the insert).
+    if let Some(key) = &new.idempotency_key
+        && let Some(row) = sqlx::query_as(SELECT_BY_KEY)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?
+    {
+        return Ok(replay_or_conflict(row, new));
+    }
     let (count, earned): (i64, i64) = sqlx::query_as(BUMP_DAILY)
         .bind(&new.player_id)
         .bind(&new.day)
