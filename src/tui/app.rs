@@ -264,27 +264,23 @@ pub async fn run(start: Start) -> anyhow::Result<i32> {
     init_logging();
     let root = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(CHANNEL_BOUND);
-    let (name, services, compose, loading) = match start {
+    let (name, services, compose, model) = match start {
         Start::Loaded(project) => {
             let services = project.services.iter().map(|s| s.name.clone()).collect();
             (
                 project.name.clone(),
                 services,
                 Compose::for_project(&project),
-                None,
+                Model::Loaded,
             )
         }
         Start::Located(location) => {
             let name = crate::project::name_hint(&location);
-            let (done, loading) = oneshot::channel();
-            tokio::spawn(async move {
-                let _ = done.send(crate::project::load_at(&location, &[]).await);
-            });
             (
                 name.clone(),
                 Vec::new(),
                 Compose::by_name(&name),
-                Some(loading),
+                Model::Waiting(location),
             )
         }
     };
@@ -306,7 +302,7 @@ pub async fn run(start: Start) -> anyhow::Result<i32> {
         &mut term,
         &mut runner,
         &mut watcher,
-        loading,
+        model,
         &mut rx,
     )
     .await;
@@ -324,7 +320,7 @@ async fn event_loop(
     term: &mut TerminalGuard,
     runner: &mut Runner,
     watcher: &mut Watcher,
-    mut loading: Option<oneshot::Receiver<Result<Project, crate::project::Error>>>,
+    mut model: Model,
     rx: &mut mpsc::Receiver<Msg>,
 ) -> anyhow::Result<Exit> {
     let size = term.terminal.size()?;
@@ -355,9 +351,12 @@ async fn event_loop(
                 Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the terminal")),
                 None => return Ok(Exit::Quit),
             },
-            Some(update) = watcher.rx.recv() => Msg::Engine(update),
-            loaded = wait_loaded(&mut loading) => {
-                loading = None;
+            Some(update) = watcher.rx.recv() => {
+                model.start_loading();
+                Msg::Engine(update)
+            }
+            loaded = model.loaded() => {
+                model = Model::Loaded;
                 match loaded {
                     Ok(project) => {
                         runner.compose = Compose::for_project(&project);
@@ -432,16 +431,36 @@ fn handle(state: &mut State, runner: &Runner, msg: Msg) -> Vec<Effect> {
     update(state, msg)
 }
 
-async fn wait_loaded(
-    loading: &mut Option<oneshot::Receiver<Result<Project, crate::project::Error>>>,
-) -> Result<Project, crate::project::Error> {
-    match loading.as_mut() {
-        Some(rx) => match rx.await {
-            Ok(result) => result,
-            // The loader cannot vanish without answering; wait for nothing if it did.
-            Err(_) => std::future::pending().await,
-        },
-        None => std::future::pending().await,
+/// The project model (`docker compose config`) behind the rows' order.
+enum Model {
+    Loaded,
+    /// Not asked for yet: compose's CPU time would compete with the first snapshot.
+    Waiting(Location),
+    Loading(oneshot::Receiver<Result<Project, crate::project::Error>>),
+}
+
+impl Model {
+    /// Asks compose for the model, once the engine has answered (snapshot sent or engine
+    /// unreachable): the first frame shows the containers without waiting for compose.
+    fn start_loading(&mut self) {
+        if let Model::Waiting(location) = std::mem::replace(self, Model::Loaded) {
+            let (done, loading) = oneshot::channel();
+            tokio::spawn(async move {
+                let _ = done.send(crate::project::load_at(&location, &[]).await);
+            });
+            *self = Model::Loading(loading);
+        }
+    }
+
+    async fn loaded(&mut self) -> Result<Project, crate::project::Error> {
+        match self {
+            Model::Loading(rx) => match rx.await {
+                Ok(result) => result,
+                // The loader cannot vanish without answering; wait for nothing if it did.
+                Err(_) => std::future::pending().await,
+            },
+            Model::Loaded | Model::Waiting(_) => std::future::pending().await,
+        }
     }
 }
 
