@@ -256,6 +256,12 @@ fn tui_shows_health_searches_logs_execs_and_quits_cleanly() {
         row(s, "cache").is_some_and(|r| r.contains("✔ healthy"))
             && row(s, "web").is_some_and(|r| r.contains("✔ healthy"))
     });
+    // Stats streamed for the rows on screen reach the table (with the clock tick).
+    term.wait_for("memory figures from the stats streams", |s| {
+        ["cache", "web"]
+            .iter()
+            .all(|svc| row(s, svc).is_some_and(|r| r.contains("iB") && r.contains('%')))
+    });
     assert!(
         term.alternate_screen_on(),
         "the TUI runs on the alternate screen"

@@ -39,6 +39,8 @@ const TICK: Duration = Duration::from_secs(1);
 const MAX_BURST: usize = 512;
 /// Bound of the channel the stream tasks report through.
 const CHANNEL_BOUND: usize = 256;
+/// Bound of the stats channel: a second of samples from every service on screen.
+const STATS_BOUND: usize = 256;
 /// Bound of the terminal input channel (a paste arrives as a burst of keys).
 const INPUT_BOUND: usize = 64;
 
@@ -78,6 +80,8 @@ struct Runner {
     compose: Compose,
     project: String,
     tx: mpsc::Sender<Msg>,
+    /// Stats samples, read by the loop only on the clock tick that shows them.
+    stats_tx: mpsc::Sender<Msg>,
     root: CancellationToken,
     logs: HashMap<String, CancellationToken>,
     stats: HashMap<String, CancellationToken>,
@@ -139,7 +143,7 @@ impl Runner {
                 container_id,
             } => {
                 let token = Self::stream_token(&mut self.stats, &self.root, &service);
-                let (engine, tx) = (self.engine.clone(), self.tx.clone());
+                let (engine, tx) = (self.engine.clone(), self.stats_tx.clone());
                 tokio::spawn(async move {
                     if let Ok(docker) = engine.get().await {
                         stats::follow(docker, container_id, token, tx, move |stats| Msg::Stats {
@@ -264,6 +268,7 @@ pub async fn run(start: Start) -> anyhow::Result<i32> {
     init_logging();
     let root = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(CHANNEL_BOUND);
+    let (stats_tx, mut stats_rx) = mpsc::channel(STATS_BOUND);
     let (name, services, compose, model) = match start {
         Start::Loaded(project) => {
             let services = project.services.iter().map(|s| s.name.clone()).collect();
@@ -291,6 +296,7 @@ pub async fn run(start: Start) -> anyhow::Result<i32> {
         compose,
         project: name.clone(),
         tx,
+        stats_tx,
         root: root.clone(),
         logs: HashMap::new(),
         stats: HashMap::new(),
@@ -304,6 +310,7 @@ pub async fn run(start: Start) -> anyhow::Result<i32> {
         &mut watcher,
         model,
         &mut rx,
+        &mut stats_rx,
     )
     .await;
     root.cancel();
@@ -322,6 +329,7 @@ async fn event_loop(
     watcher: &mut Watcher,
     mut model: Model,
     rx: &mut mpsc::Receiver<Msg>,
+    stats_rx: &mut mpsc::Receiver<Msg>,
 ) -> anyhow::Result<Exit> {
     let size = term.terminal.size()?;
     state.width = size.width;
@@ -334,6 +342,8 @@ async fn event_loop(
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut next_frame = Instant::now();
+    // Effects of messages handled inside a select arm, run with the arm's own.
+    let mut early: Vec<Effect> = Vec::new();
     loop {
         if state.dirty && Instant::now() >= next_frame {
             draw(state, term)?;
@@ -373,13 +383,21 @@ async fn event_loop(
                 }
             }
             Some(msg) = rx.recv() => msg,
-            _ = tick.tick() => Msg::Tick(OffsetDateTime::now_utc()),
+            _ = tick.tick() => {
+                // Samples wait for the tick that draws them: the loop wakes once a second
+                // for every stats stream together, not once per sample.
+                while let Ok(sample) = stats_rx.try_recv() {
+                    early.extend(handle(state, runner, sample));
+                }
+                Msg::Tick(OffsetDateTime::now_utc())
+            }
             _ = tokio::time::sleep_until(next_frame), if state.dirty => continue,
             _ = sigterm.recv() => return Ok(Exit::Signal(128 + 15)),
             _ = sighup.recv() => return Ok(Exit::Signal(128 + 1)),
             _ = sigint.recv() => return Ok(Exit::Signal(128 + 2)),
         };
-        let mut effects: VecDeque<Effect> = handle(state, runner, msg).into();
+        let mut effects: VecDeque<Effect> = std::mem::take(&mut early).into();
+        effects.extend(handle(state, runner, msg));
         // Drain what is already queued (a log burst) before the next frame.
         for _ in 0..MAX_BURST {
             let queued = match watcher.rx.try_recv() {
