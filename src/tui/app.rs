@@ -35,8 +35,10 @@ use crate::tui::views::render;
 const FRAME: Duration = Duration::from_millis(16);
 /// The clock that moves uptimes and expires toasts.
 const TICK: Duration = Duration::from_secs(1);
-/// Messages handled before the loop looks at the screen again.
+/// Messages handled before the loop looks at the screen and the keyboard again...
 const MAX_BURST: usize = 512;
+/// ...or time spent on them, whichever ends first (half a frame).
+const DRAIN_BUDGET: Duration = Duration::from_millis(8);
 /// Bound of the channel the stream tasks report through.
 const CHANNEL_BOUND: usize = 256;
 /// Bound of the stats channel: a second of samples from every service on screen.
@@ -398,8 +400,14 @@ async fn event_loop(
         };
         let mut effects: VecDeque<Effect> = std::mem::take(&mut early).into();
         effects.extend(handle(state, runner, msg));
-        // Drain what is already queued (a log burst) before the next frame.
+        // Drain what is already queued (a log burst) before the next frame, but only for
+        // so long: a full channel of 1,024-line batches takes hundreds of milliseconds, and
+        // a key pressed meanwhile would wait for all of it.
+        let drain_until = Instant::now() + DRAIN_BUDGET;
         for _ in 0..MAX_BURST {
+            if Instant::now() >= drain_until {
+                break;
+            }
             let queued = match watcher.rx.try_recv() {
                 Ok(update) => Msg::Engine(update),
                 Err(_) => match rx.try_recv() {
