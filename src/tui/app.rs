@@ -491,9 +491,9 @@ impl Model {
 }
 
 /// Terminal input, read by a task of its own so that crossterm's reader is polled only when
-/// its waker fires. Polled from the loop instead, it ran on every wake-up (each stats sample),
-/// and each such poll spins on the lock that crossterm's reader thread holds while it waits:
-/// about seven `sched_yield`s per wake-up at idle.
+/// its waker fires. Polled from the loop instead, it ran on every wake-up (each log batch,
+/// engine update or tick), and each such poll spins on the lock that crossterm's reader
+/// thread holds while it waits: about seven `sched_yield`s per wake-up.
 struct Input {
     task: tokio::task::JoinHandle<()>,
     rx: mpsc::Receiver<std::io::Result<Event>>,
@@ -517,6 +517,13 @@ impl Input {
     async fn stop(&mut self) {
         self.task.abort();
         let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Input {
+    /// The reader ends with the loop, on every exit path, not when the runtime goes.
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
