@@ -33,7 +33,7 @@ work="$(mktemp -d)"
 gaian_pid=""
 cleanup() {
   [ -n "$gaian_pid" ] && kill -TERM "$gaian_pid" 2>/dev/null && wait "$gaian_pid" 2>/dev/null || true
-  docker rm -f "$NAME" >/dev/null 2>&1 || true
+  docker rm -f -v "$NAME" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
