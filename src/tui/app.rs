@@ -344,8 +344,6 @@ async fn event_loop(
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut next_frame = Instant::now();
-    // Effects of messages handled inside a select arm, run with the arm's own.
-    let mut early: Vec<Effect> = Vec::new();
     loop {
         if state.dirty && Instant::now() >= next_frame {
             draw(state, term)?;
@@ -385,20 +383,20 @@ async fn event_loop(
                 }
             }
             Some(msg) = rx.recv() => msg,
-            _ = tick.tick() => {
-                // Samples wait for the tick that draws them: the loop wakes once a second
-                // for every stats stream together, not once per sample.
-                while let Ok(sample) = stats_rx.try_recv() {
-                    early.extend(handle(state, runner, sample));
-                }
-                Msg::Tick(OffsetDateTime::now_utc())
-            }
+            _ = tick.tick() => Msg::Tick(OffsetDateTime::now_utc()),
             _ = tokio::time::sleep_until(next_frame), if state.dirty => continue,
             _ = sigterm.recv() => return Ok(Exit::Signal(128 + 15)),
             _ = sighup.recv() => return Ok(Exit::Signal(128 + 1)),
             _ = sigint.recv() => return Ok(Exit::Signal(128 + 2)),
         };
-        let mut effects: VecDeque<Effect> = std::mem::take(&mut early).into();
+        let mut effects: VecDeque<Effect> = VecDeque::new();
+        if matches!(msg, Msg::Tick(_)) {
+            // Samples wait for the tick that draws them: the loop wakes once a second for
+            // every stats stream together, not once per sample.
+            while let Ok(sample) = stats_rx.try_recv() {
+                effects.extend(handle(state, runner, sample));
+            }
+        }
         effects.extend(handle(state, runner, msg));
         // Drain what is already queued (a log burst) before the next frame, but only for
         // so long: a full channel of 1,024-line batches takes hundreds of milliseconds, and
