@@ -63,6 +63,10 @@ pub struct UpArgs {
     /// Enable a compose profile (repeatable).
     #[arg(long = "profile")]
     pub profiles: Vec<String>,
+    /// Use a devtui profile (profiles/NAME.yaml, or a file path): which services run
+    /// natively on this machine instead of in a container.
+    #[arg(short = 'P', long = "devtui-profile", value_name = "NAME")]
+    pub devtui_profile: Option<String>,
     /// Do not open the TUI once the stack is up.
     #[arg(long)]
     pub no_tui: bool,

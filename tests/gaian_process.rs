@@ -281,17 +281,18 @@ async fn supervisor_restarts_a_crashed_gaian_and_stops_it_with_sigterm() {
 #[tokio::test]
 async fn supervisor_log_buffer_is_bounded() {
     let spec = Spec {
-        name: "counter".into(),
-        program: "sh".into(),
-        args: vec![
-            "-c".into(),
-            "i=0; while [ $i -lt 500 ]; do i=$((i+1)); echo line $i; done; sleep 30".into(),
-        ],
-        env: Vec::new(),
         log_lines: 50,
         backoff_initial: Duration::from_secs(1),
         backoff_max: Duration::from_secs(1),
         stop_grace: Duration::from_secs(2),
+        ..Spec::new(
+            "counter",
+            "sh",
+            vec![
+                "-c".into(),
+                "i=0; while [ $i -lt 500 ]; do i=$((i+1)); echo line $i; done; sleep 30".into(),
+            ],
+        )
     };
     let sup = Supervisor::start(spec);
     eventually("all lines read", || async {

@@ -5,12 +5,11 @@
 
 mod common;
 
-use common::{engine_ready, require, tmux_ready};
+use common::tmux::Tmux;
+use common::{engine_ready, require, tmux_ready, with_images};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-
-const WAIT: Duration = Duration::from_secs(90);
+use std::time::Duration;
 
 const COMPOSE: &str = r#"
 services:
@@ -37,20 +36,6 @@ services:
 fn run(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
-}
-
-/// Stand-in images unless the environment names others.
-fn with_images(cmd: &mut Command) -> &mut Command {
-    for (var, default) in [
-        ("DEVTUI_POSTGRES_IMAGE", "devtui-standin/postgres:15"),
-        ("DEVTUI_REDIS_IMAGE", "devtui-standin/redis:7"),
-        ("DEVTUI_BASE_IMAGE", "devtui-standin/debian:bookworm"),
-    ] {
-        if std::env::var_os(var).is_none() {
-            cmd.env(var, default);
-        }
-    }
-    cmd
 }
 
 /// The compose stack; `down` on drop, also when the test fails.
@@ -110,119 +95,6 @@ impl Drop for Stack {
                 .current_dir(self.dir.path()),
         )
         .output();
-    }
-}
-
-/// A tmux server of our own (its own socket), killed on drop.
-struct Tmux {
-    socket: String,
-    session: String,
-    /// XDG_STATE_HOME of the devtui under test, where its log goes.
-    state_home: PathBuf,
-}
-
-impl Tmux {
-    fn start(socket: String, width: u16, height: u16, dir: &Path, command: &str) -> Self {
-        let tmux = Tmux {
-            socket,
-            session: "devtui".into(),
-            state_home: dir.join("state"),
-        };
-        let out = run(with_images(Command::new("tmux").args([
-            "-L",
-            &tmux.socket,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            &tmux.session,
-            "-x",
-            &width.to_string(),
-            "-y",
-            &height.to_string(),
-            "-c",
-            &dir.to_string_lossy(),
-            command,
-        ])));
-        assert!(
-            out.status.success(),
-            "tmux failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        tmux
-    }
-
-    fn log_file(&self) -> PathBuf {
-        self.state_home.join("devtui").join("tui.log")
-    }
-
-    fn tmux(&self, args: &[&str]) -> Output {
-        let mut full = vec!["-L", self.socket.as_str()];
-        full.extend_from_slice(args);
-        run(Command::new("tmux").args(&full))
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", self.session.as_str()];
-        args.extend_from_slice(keys);
-        let out = self.tmux(&args);
-        assert!(out.status.success(), "send-keys failed");
-    }
-
-    /// Types text literally (no key-name lookup).
-    fn type_text(&self, text: &str) {
-        let out = self.tmux(&["send-keys", "-t", &self.session, "-l", text]);
-        assert!(out.status.success(), "send-keys -l failed");
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(
-            &self
-                .tmux(&["capture-pane", "-p", "-t", &self.session])
-                .stdout,
-        )
-        .into_owned()
-    }
-
-    fn alternate_screen_on(&self) -> bool {
-        let out = self.tmux(&[
-            "display-message",
-            "-p",
-            "-t",
-            &self.session,
-            "#{alternate_on}",
-        ]);
-        String::from_utf8_lossy(&out.stdout).trim() == "1"
-    }
-
-    /// Waits until the screen satisfies `ok`, else fails showing the screen.
-    fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if ok(&screen) {
-                return screen;
-            }
-            if start.elapsed() > WAIT {
-                let log = std::fs::read_to_string(self.log_file()).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                panic!(
-                    "timed out waiting for {what}; screen:\n{screen}\ndevtui log (tail):\n{}",
-                    tail.join("\n")
-                );
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["-L", &self.socket, "kill-server"])
-            .output();
     }
 }
 

@@ -91,6 +91,33 @@ fn dashboard_with_mixed_health() {
     assert_snapshot!(draw(&s).backend());
 }
 
+/// A native service (devtui supervises it) among containers: marked as such, with its
+/// figures, and its command line in the details.
+#[test]
+fn dashboard_with_a_native_service() {
+    let mut s = fixtures::state(&["postgres", "gaian"], 100, 24).with_natives(["gaian".into()]);
+    let mut pg = running("postgres", Health::Healthy);
+    pg.ports = vec![port(5432, 5432)];
+    update(&mut s, Msg::Engine(fixtures::update(pg)));
+    let mut gaian = fixtures::native("gaian", Health::Healthy);
+    gaian.ports = vec![port(8000, 8000)];
+    update(&mut s, Msg::Native(gaian));
+    update(
+        &mut s,
+        Msg::Stats {
+            service: "gaian".into(),
+            stats: Stats {
+                cpu_percent: 0.5,
+                memory_bytes: 21 * 1024 * 1024,
+                memory_limit: 0,
+            },
+        },
+    );
+    update(&mut s, Msg::Tick(fixtures::NOW));
+    update(&mut s, key(KeyCode::Down));
+    assert_snapshot!(draw(&s).backend());
+}
+
 #[test]
 fn dashboard_without_colour_reads_from_symbols() {
     let mut s = mixed(110, 24);

@@ -730,3 +730,158 @@ fn secret_values_from_env_are_masked_in_log_lines() {
         "{shown:?}"
     );
 }
+
+/// A native service's row follows its supervisor: engine reports about a container of the
+/// same name, and engine outages, leave it alone; its logs and stats come from devtui's
+/// supervisor; exec and rebuild say why they do not apply.
+#[test]
+fn native_service_rows_follow_the_supervisor_not_the_engine() {
+    let mut s =
+        fixtures::state(&["postgres", "gaian"], 100, 30).with_natives(["gaian".to_string()]);
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("postgres", Health::Healthy))),
+    );
+    let fx = update(
+        &mut s,
+        Msg::Native(fixtures::native("gaian", Health::Healthy)),
+    );
+    assert!(
+        fx.contains(&Effect::NativeStats {
+            service: "gaian".into()
+        }),
+        "{fx:?}"
+    );
+    // A leftover container of the same name does not take the row over.
+    let mut container = running("gaian", Health::None);
+    container.state = ContainerState::Exited;
+    update(&mut s, Msg::Engine(fixtures::update(container)));
+    let row = s.service("gaian").unwrap();
+    assert_eq!(row.status.as_ref().unwrap().state, ContainerState::Running);
+    assert!(row.status.as_ref().unwrap().container_id.is_none());
+
+    update(&mut s, key(KeyCode::Down));
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(
+        fx.contains(&Effect::FollowNative {
+            service: "gaian".into(),
+            tail: s.options.tail,
+        }),
+        "{fx:?}"
+    );
+    update(&mut s, lines("gaian", &["listening on 127.0.0.1:8000"]));
+    assert_eq!(visible_texts(&s), vec!["listening on 127.0.0.1:8000"]);
+
+    // The engine goes away: container streams stop, the native ones go on.
+    let fx = update(
+        &mut s,
+        Msg::Engine(EngineUpdate::Unreachable {
+            error: "connection refused".into(),
+            retry_in: Duration::from_secs(2),
+        }),
+    );
+    assert!(fx.contains(&Effect::StopStats {
+        service: "postgres".into()
+    }));
+    assert!(
+        !fx.iter().any(|f| matches!(f,
+            Effect::StopLogs { service } | Effect::StopStats { service } if service == "gaian")),
+        "{fx:?}"
+    );
+    assert!(s.log_streams.contains_key("gaian") && s.stats_streams.contains_key("gaian"));
+    update(
+        &mut s,
+        Msg::Engine(EngineUpdate::Connected {
+            api_version: "1.41".into(),
+        }),
+    );
+    assert!(s.service("gaian").unwrap().status.is_some(), "still shown");
+    assert!(
+        s.service("postgres").unwrap().status.is_none(),
+        "awaits the snapshot"
+    );
+
+    // Exec and rebuild do not apply; stop asks first, like for a container.
+    update(&mut s, key(KeyCode::Tab));
+    let fx = update(&mut s, ch('e'));
+    assert!(!fx.iter().any(|f| matches!(f, Effect::Exec { .. })));
+    assert!(s.toast.as_ref().unwrap().text.contains("runs natively"));
+    update(&mut s, ch('b'));
+    assert!(s.prompt.is_none(), "no rebuild prompt for a native service");
+    update(&mut s, ch('s'));
+    assert_eq!(
+        s.prompt,
+        Some(Prompt::Confirm {
+            service: "gaian".into(),
+            action: Action::Stop
+        })
+    );
+    let fx = update(&mut s, ch('y'));
+    assert!(fx.contains(&Effect::Action {
+        service: "gaian".into(),
+        action: Action::Stop
+    }));
+
+    // Stopped: its stats stream ends and its figures go.
+    let mut stopped = fixtures::native("gaian", Health::None);
+    stopped.state = ContainerState::Exited;
+    let fx = update(&mut s, Msg::Native(stopped));
+    assert!(fx.contains(&Effect::StopStats {
+        service: "gaian".into()
+    }));
+    assert!(s.service("gaian").unwrap().stats.is_none());
+}
+
+/// The `:` prompt runs every key's action by name, completes with Tab and answers a typo
+/// with an error instead of doing something else.
+#[test]
+fn colon_commands_complete_and_run_like_their_keys() {
+    let mut s = stack();
+    update(&mut s, ch(':'));
+    typed(&mut s, "res");
+    update(&mut s, key(KeyCode::Tab));
+    typed(&mut s, "r");
+    update(&mut s, key(KeyCode::Tab));
+    assert_eq!(
+        s.prompt,
+        Some(Prompt::Command {
+            text: "restart redis ".into(),
+            candidates: vec![]
+        })
+    );
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(fx.is_empty(), "destructive: asks first");
+    assert_eq!(
+        s.prompt,
+        Some(Prompt::Confirm {
+            service: "redis".into(),
+            action: Action::Restart
+        })
+    );
+    assert_eq!(s.selected_service().unwrap().name, "redis");
+    update(&mut s, ch('n'));
+
+    update(&mut s, ch(':'));
+    typed(&mut s, "logs api postgres");
+    update(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.pane.as_ref().unwrap().sources, ["api", "postgres"]);
+    update(&mut s, ch(':'));
+    typed(&mut s, "filter (oops");
+    update(&mut s, key(KeyCode::Enter));
+    assert!(
+        s.pane.as_ref().unwrap().pattern_error.is_some(),
+        "inline regex error"
+    );
+    update(&mut s, key(KeyCode::Esc));
+
+    update(&mut s, ch(':'));
+    typed(&mut s, "frobnicate");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(fx.is_empty() && s.prompt.is_none());
+    assert!(s.toast.as_ref().unwrap().text.contains("unknown command"));
+
+    update(&mut s, ch(':'));
+    typed(&mut s, "q");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert_eq!(fx, vec![Effect::Quit]);
+}

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod doctor;
 pub mod down;
 pub mod exec;
+pub mod native;
 pub mod preflight;
 pub mod status;
 pub mod up;

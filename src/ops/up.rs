@@ -17,6 +17,7 @@ use crate::engine::compose::{self, Compose};
 use crate::engine::model::{ContainerState, EngineUpdate, Health, ServiceStatus};
 use crate::engine::watch;
 use crate::exit::{self, Failure};
+use crate::project::native::NativeService;
 use crate::project::{self, DependsCondition, Project, Service};
 
 /// How many log lines a failure shows.
@@ -46,11 +47,28 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
             loc.env_path.display()
         );
     }
+    let profile = match up.devtui_profile.as_deref() {
+        Some(name) => Some(project::profile::load(&loc, name).map_err(profile_failure)?),
+        None => None,
+    };
     let project = project::load_at(&loc, &up.profiles)
         .await
         .map_err(Failure::from)?;
-    let selection = project.selection(&up.services).map_err(Failure::from)?;
-    if selection.is_empty() {
+    let natives = match &profile {
+        Some(p) => p.natives(&project).map_err(profile_failure)?,
+        None => Vec::new(),
+    };
+    let mut selection = project.selection(&up.services).map_err(Failure::from)?;
+    // Native services asked for by name, or all of the profile's when no name is given.
+    let natives: Vec<NativeService> = natives
+        .into_iter()
+        .filter(|n| up.services.is_empty() || selection.iter().any(|s| s.name == n.name))
+        .collect();
+    let is_native = |name: &str| natives.iter().any(|n| n.name == name);
+    // Their compose services' ports are checked too: the native process will bind them.
+    let port_owners: Vec<&Service> = selection.clone();
+    selection.retain(|s| !is_native(&s.name));
+    if selection.is_empty() && natives.is_empty() {
         return Err(Failure::usage(format!(
             "no services to start in project {} (are they all behind a profile? use --profile)",
             project.name
@@ -58,7 +76,7 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
         .into());
     }
     let (ports, disk) = tokio::join!(
-        preflight::ports(&docker, &endpoint, &project.name, &selection),
+        preflight::ports(&docker, &endpoint, &project.name, &port_owners),
         preflight::disk(&docker, &endpoint, &project.working_dir)
     );
     for check in ports.into_iter().chain([disk]) {
@@ -66,10 +84,23 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     }
 
     let selected: Vec<Service> = selection.into_iter().cloned().collect();
-    let statuses = bring_up(&docker, &project, &selected, &up)
-        .await
-        // The failure quotes container logs and compose output: no secret values in them.
-        .map_err(|f| Failure::new(f.code, project.secrets.mask(&f.message)))?;
+    let containers = if natives.is_empty() {
+        up.services.clone()
+    } else {
+        replace_containers(&project, &natives).await?;
+        selected.iter().map(|s| s.name.clone()).collect()
+    };
+    let mut statuses = if selected.is_empty() {
+        Vec::new()
+    } else {
+        bring_up(&docker, &project, &selected, &containers, up.timeout)
+            .await
+            // The failure quotes container logs and compose output: no secret values in them.
+            .map_err(|f| Failure::new(f.code, project.secrets.mask(&f.message)))?
+    };
+    let left = Duration::from_secs(up.timeout).saturating_sub(started.elapsed());
+    let running = super::native::start_all(&project, &natives, left).await?;
+    statuses.extend(running.iter().map(|n| super::native::status(n)));
 
     let report = super::status::build_report(&project.name, None, statuses);
     print!("{}", super::status::table(&report));
@@ -80,10 +111,45 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
         started.elapsed().as_secs_f64()
     );
     // The TUI needs a terminal on both ends; in a script `up` ends here as with --no-tui.
-    if !up.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-        return crate::tui::run_with(project).await;
+    let tui = !up.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if running.is_empty() {
+        return if tui {
+            crate::tui::run_with(project, running).await
+        } else {
+            Ok(exit::OK)
+        };
     }
-    Ok(exit::OK)
+    // Native services live as long as this devtui: in the TUI, or in the foreground.
+    let code = if tui {
+        crate::tui::run_with(project, running.clone()).await
+    } else {
+        super::native::foreground(&running, &project.secrets).await
+    };
+    super::native::stop_all(&running).await;
+    code
+}
+
+fn profile_failure(e: project::profile::Error) -> Failure {
+    Failure::usage(e.to_string())
+}
+
+/// Removes the containers of services that now run natively: one still running would hold
+/// the ports the native process needs, and its row would not be the native one.
+async fn replace_containers(project: &Project, natives: &[NativeService]) -> Result<(), Failure> {
+    let names: Vec<&str> = natives
+        .iter()
+        .filter(|n| project.service(&n.name).is_some())
+        .map(|n| n.name.as_str())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut args = vec!["rm", "--stop", "--force"];
+    args.extend(names);
+    Compose::for_project(project)
+        .run(&args, |_| {})
+        .await
+        .map_err(|e| compose_failure("removing the containers of native services failed", e))
 }
 
 fn fail_on(check: Check) -> Result<(), Failure> {
@@ -96,11 +162,13 @@ fn fail_on(check: Check) -> Result<(), Failure> {
 
 /// Builds (if needed), starts and waits for `selected`; returns their final statuses in
 /// dependency order, or a `Failure` naming the service that exited or turned unhealthy.
+/// `containers` are the names given to `docker compose up` (none: every enabled service).
 pub async fn bring_up(
     docker: &Docker,
     project: &Project,
     selected: &[Service],
-    up: &UpArgs,
+    containers: &[String],
+    timeout: u64,
 ) -> Result<Vec<ServiceStatus>, Failure> {
     let driver = Compose::for_project(project);
     let mut progress = Progress::new(selected);
@@ -151,7 +219,7 @@ pub async fn bring_up(
     if !to_build.is_empty() {
         args.push("--no-build".into());
     }
-    args.extend(up.services.iter().cloned());
+    args.extend(containers.iter().cloned());
     let (mut lines, mut child) = driver
         .spawn(&args)
         .map_err(|e| compose_failure("docker compose up failed", e))?;
@@ -167,7 +235,7 @@ pub async fn bring_up(
         .map(|d| d.service.clone())
         .collect();
     let mut containers: HashMap<String, ServiceStatus> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(up.timeout);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
     let mut redraw = tokio::time::interval(REDRAW);
     // When each running container (by id) was first seen running, for `SETTLE`.
     let mut running_since: HashMap<String, Instant> = HashMap::new();
@@ -226,7 +294,7 @@ pub async fn bring_up(
             _ = redraw.tick(), if progress.tty || settling => {}
             () = tokio::time::sleep_until(deadline) => {
                 progress.finish();
-                return Err(timeout_failure(docker, &containers, &names, up.timeout).await);
+                return Err(timeout_failure(docker, &containers, &names, timeout).await);
             }
         }
 

@@ -2,7 +2,8 @@
 //!
 //! Inside the devtui checkout the files are used in place (`.env` is `compose/.env`,
 //! git-ignored). Anywhere else they are written to `<data dir>/stack/` and rewritten when the
-//! binary's copy differs; the `.env` there is created once and never overwritten.
+//! binary's copy differs (the devtui profiles with it, in `profiles/`); the `.env` there is
+//! created once and never overwritten.
 
 use std::fs;
 use std::io::Write;
@@ -48,6 +49,11 @@ pub fn materialise(data_dir: &Path, project_name: Option<String>) -> Result<Loca
     let example = dir.join(".env.example");
     refresh(&compose, COMPOSE_YAML).map_err(err)?;
     refresh(&example, ENV_EXAMPLE).map_err(err)?;
+    let profiles = dir.join("profiles");
+    fs::create_dir_all(&profiles).map_err(err)?;
+    for (name, text) in super::profile::BUNDLED {
+        refresh(&profiles.join(name), text).map_err(err)?;
+    }
     Ok(Location {
         files: vec![compose],
         env_path: dir.join(".env"),

@@ -13,6 +13,8 @@ pub mod bundled;
 pub mod env;
 /// The service model read from compose.
 pub mod model;
+pub mod native;
+pub mod profile;
 
 use std::path::{Path, PathBuf};
 
@@ -84,6 +86,8 @@ pub struct Project {
     pub env_example: Option<PathBuf>,
     /// Values to mask wherever devtui shows text from this project.
     pub secrets: env::Secrets,
+    /// Services declared runnable natively (`x-devtui.native`); a profile picks which run so.
+    pub natives: Vec<native::NativeService>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +114,13 @@ pub enum Error {
     UnknownProfile { name: String, known: String },
     #[error("unknown service {name:?} (services in this project: {known})")]
     UnknownService { name: String, known: String },
+    #[error("{}: {message}", files.first().map(|f| f.display().to_string()).unwrap_or_default())]
+    Native {
+        files: Vec<PathBuf>,
+        message: String,
+    },
+    #[error(transparent)]
+    Profile(#[from] profile::Error),
 }
 
 impl Error {
@@ -233,6 +244,13 @@ pub async fn load_at(loc: &Location, profiles: &[String]) -> Result<Project, Err
         Err(e) => return Err(Error::Compose(e)),
     };
     let config: model::ConfigJson = serde_json::from_str(&json)?;
+    let natives = config
+        .devtui
+        .into_services(&loc.working_dir)
+        .map_err(|message| Error::Native {
+            files: loc.files.clone(),
+            message,
+        })?;
     let all: Vec<Service> = config
         .services
         .into_iter()
@@ -267,6 +285,7 @@ pub async fn load_at(loc: &Location, profiles: &[String]) -> Result<Project, Err
         origin: loc.origin,
         env_example: loc.env_example.clone(),
         secrets: env::Secrets::load(env_file.as_deref()),
+        natives,
     })
 }
 

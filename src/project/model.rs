@@ -83,6 +83,8 @@ pub(crate) struct ConfigJson {
     pub name: String,
     #[serde(default)]
     pub services: BTreeMap<String, ServiceJson>,
+    #[serde(rename = "x-devtui", default)]
+    pub devtui: super::native::DevtuiJson,
 }
 
 #[derive(Debug, Deserialize)]

@@ -14,11 +14,13 @@ use std::time::{Duration, SystemTime};
 
 use tokio::io::{AsyncRead, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::compose::read_line_capped;
+
+pub mod observe;
 
 /// Lines kept per process when not configured otherwise.
 pub const DEFAULT_LOG_LINES: usize = 2000;
@@ -46,23 +48,31 @@ pub struct Spec {
     pub backoff_max: Duration,
     /// Time between SIGTERM and SIGKILL on stop.
     pub stop_grace: Duration,
+    /// Directory the process runs in (devtui's own when `None`).
+    pub working_dir: Option<PathBuf>,
 }
 
 impl Spec {
-    /// `devtui gaian serve ARGS…` from the running executable.
-    pub fn gaian(args: &[&str]) -> std::io::Result<Spec> {
-        let mut all: Vec<OsString> = vec!["gaian".into(), "serve".into()];
-        all.extend(args.iter().map(OsString::from));
-        Ok(Spec {
-            name: "gaian".into(),
-            program: std::env::current_exe()?,
-            args: all,
+    /// `program ARGS…` with the default buffer, backoff and grace period.
+    pub fn new(name: impl Into<String>, program: impl Into<PathBuf>, args: Vec<OsString>) -> Spec {
+        Spec {
+            name: name.into(),
+            program: program.into(),
+            args,
             env: Vec::new(),
             log_lines: DEFAULT_LOG_LINES,
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             stop_grace: Duration::from_secs(10),
-        })
+            working_dir: None,
+        }
+    }
+
+    /// `devtui gaian serve ARGS…` from the running executable.
+    pub fn gaian(args: &[&str]) -> std::io::Result<Spec> {
+        let mut all: Vec<OsString> = vec!["gaian".into(), "serve".into()];
+        all.extend(args.iter().map(OsString::from));
+        Ok(Spec::new("gaian", std::env::current_exe()?, all))
     }
 
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Spec {
@@ -147,10 +157,22 @@ impl Shared {
     }
 }
 
+/// What the user asks of a supervised process (the TUI's and CLI's stop, start, restart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// SIGTERM (SIGKILL after the grace period); no restart until `Start`.
+    Stop,
+    /// Start a stopped process, or one waiting out a restart backoff, now.
+    Start,
+    /// Stop the process and start it again at once (not counted as a crash restart).
+    Restart,
+}
+
 /// A supervised child process. Dropping it without `stop` kills the child.
 pub struct Supervisor {
     shared: Arc<Shared>,
     status: watch::Receiver<Status>,
+    control: mpsc::UnboundedSender<Control>,
     cancel: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -169,13 +191,37 @@ impl Supervisor {
             restarts: 0,
         });
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(supervise(spec, shared.clone(), status_tx, cancel.clone()));
+        let (control, control_rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(supervise(
+            spec,
+            shared.clone(),
+            status_tx,
+            control_rx,
+            cancel.clone(),
+        ));
         Supervisor {
             shared,
             status,
+            control,
             cancel,
             task,
         }
+    }
+
+    /// Asks for a stop, start or restart; the status reports when it has happened.
+    pub fn control(&self, control: Control) {
+        // The loop only ends on `stop`/drop, which also drops this handle.
+        let _ = self.control.send(control);
+    }
+
+    /// Stops the process for good (like [`Supervisor::stop`]) through a shared handle.
+    pub async fn shutdown(&self) -> Status {
+        self.cancel.cancel();
+        let mut status = self.status.clone();
+        let _ = status
+            .wait_for(|s| matches!(s.state, State::Stopped { .. }))
+            .await;
+        self.status()
     }
 
     /// The current status.
@@ -231,6 +277,9 @@ fn spawn(spec: &Spec) -> std::io::Result<Child> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    if let Some(dir) = &spec.working_dir {
+        cmd.current_dir(dir);
+    }
     // Its own process group, so a stop reaches the children it started too.
     #[cfg(unix)]
     cmd.process_group(0);
@@ -269,39 +318,94 @@ fn terminate(child: &Child) {
     }
 }
 
+/// What ended a wait: the process or backoff ran its course, or the user or shutdown spoke.
+enum Wake {
+    Control(Control),
+    Shutdown,
+}
+
+async fn next_wake(
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    cancel: &CancellationToken,
+) -> Wake {
+    tokio::select! {
+        _ = cancel.cancelled() => Wake::Shutdown,
+        c = control.recv() => match c {
+            Some(c) => Wake::Control(c),
+            None => Wake::Shutdown,
+        },
+    }
+}
+
+/// Terminates the child (SIGTERM to its group, SIGKILL after the grace period) and says how
+/// it ended.
+async fn end_child(child: &mut Child, grace: Duration) -> String {
+    terminate(child);
+    match tokio::time::timeout(grace, child.wait()).await {
+        Ok(s) => describe(&s),
+        Err(_) => {
+            let _ = child.kill().await;
+            format!("killed after {grace:?} without exiting on SIGTERM")
+        }
+    }
+}
+
+/// How a wait between runs ended.
+enum Between {
+    StartNow,
+    Shutdown,
+}
+
+/// Stays stopped until the user starts the process again or the supervisor shuts down.
+async fn stay_stopped(
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    cancel: &CancellationToken,
+) -> Between {
+    loop {
+        match next_wake(control, cancel).await {
+            Wake::Shutdown => return Between::Shutdown,
+            Wake::Control(Control::Stop) => {}
+            Wake::Control(Control::Start | Control::Restart) => return Between::StartNow,
+        }
+    }
+}
+
 async fn supervise(
     spec: Spec,
     shared: Arc<Shared>,
     status: watch::Sender<Status>,
+    mut control: mpsc::UnboundedReceiver<Control>,
     cancel: CancellationToken,
 ) {
     let mut restarts = 0u32;
     let mut delay = spec.backoff_initial;
+    let set = |state: State, restarts: u32| {
+        status.send_replace(Status { state, restarts });
+    };
+    let shut_down = |exit: String, restarts: u32| {
+        set(State::Stopped { exit }, restarts);
+    };
     loop {
-        status.send_replace(Status {
-            state: State::Starting,
-            restarts,
-        });
+        set(State::Starting, restarts);
         let started = tokio::time::Instant::now();
         let mut child = match spawn(&spec) {
             Ok(c) => c,
             Err(e) => {
                 let error = format!("cannot start {}: {e}", spec.program.display());
                 shared.push(Stream::Supervisor, error.clone());
-                status.send_replace(Status {
-                    state: State::SpawnFailed { error, delay },
-                    restarts,
-                });
-                if stopped_during(&cancel, delay).await {
-                    status.send_replace(Status {
-                        state: State::Stopped {
-                            exit: "never started".into(),
-                        },
-                        restarts,
-                    });
-                    return;
+                set(State::SpawnFailed { error, delay }, restarts);
+                match backoff(&mut control, &cancel, delay).await {
+                    Backoff::Elapsed => delay = (delay * 2).min(spec.backoff_max),
+                    Backoff::StartNow => delay = spec.backoff_initial,
+                    Backoff::Stop => {
+                        shut_down("never started".into(), restarts);
+                        match stay_stopped(&mut control, &cancel).await {
+                            Between::StartNow => delay = spec.backoff_initial,
+                            Between::Shutdown => return,
+                        }
+                    }
+                    Backoff::Shutdown => return shut_down("never started".into(), restarts),
                 }
-                delay = (delay * 2).min(spec.backoff_max);
                 continue;
             }
         };
@@ -310,10 +414,7 @@ async fn supervise(
             Stream::Supervisor,
             format!("{} started (pid {pid})", spec.name),
         );
-        status.send_replace(Status {
-            state: State::Running { pid },
-            restarts,
-        });
+        set(State::Running { pid }, restarts);
         let readers = [
             child
                 .stdout
@@ -324,29 +425,48 @@ async fn supervise(
                 .take()
                 .map(|e| capture(e, Stream::Stderr, shared.clone())),
         ];
-        let exited = tokio::select! {
-            s = child.wait() => Some(s),
-            _ = cancel.cancelled() => None,
+        // Runs until the child exits on its own or someone asks for it to end.
+        let asked = loop {
+            tokio::select! {
+                s = child.wait() => break Err(s),
+                wake = next_wake(&mut control, &cancel) => match wake {
+                    Wake::Control(Control::Start) => continue,
+                    Wake::Control(c) => break Ok(Some(c)),
+                    Wake::Shutdown => break Ok(None),
+                },
+            }
         };
-        let Some(exit) = exited else {
-            terminate(&child);
-            let exit = match tokio::time::timeout(spec.stop_grace, child.wait()).await {
-                Ok(s) => describe(&s),
-                Err(_) => {
-                    let _ = child.kill().await;
-                    format!(
-                        "killed after {:?} without exiting on SIGTERM",
-                        spec.stop_grace
-                    )
+        let exit = match asked {
+            Ok(request) => {
+                let exit = end_child(&mut child, spec.stop_grace).await;
+                drain(readers).await;
+                match request {
+                    None => {
+                        shared.push(Stream::Supervisor, format!("{} stopped: {exit}", spec.name));
+                        return shut_down(exit, restarts);
+                    }
+                    Some(Control::Restart) => {
+                        shared.push(
+                            Stream::Supervisor,
+                            format!("{} stopped for a restart: {exit}", spec.name),
+                        );
+                        delay = spec.backoff_initial;
+                        continue;
+                    }
+                    Some(_) => {
+                        shared.push(Stream::Supervisor, format!("{} stopped: {exit}", spec.name));
+                        shut_down(exit, restarts);
+                        match stay_stopped(&mut control, &cancel).await {
+                            Between::StartNow => {
+                                delay = spec.backoff_initial;
+                                continue;
+                            }
+                            Between::Shutdown => return,
+                        }
+                    }
                 }
-            };
-            drain(readers).await;
-            shared.push(Stream::Supervisor, format!("{} stopped: {exit}", spec.name));
-            status.send_replace(Status {
-                state: State::Stopped { exit },
-                restarts,
-            });
-            return;
+            }
+            Err(exit) => exit,
         };
         drain(readers).await;
         let last_exit = describe(&exit);
@@ -360,35 +480,128 @@ async fn supervise(
                 spec.name
             ),
         );
-        status.send_replace(Status {
-            state: State::Backoff { last_exit, delay },
-            restarts,
-        });
-        if stopped_during(&cancel, delay).await {
-            status.send_replace(Status {
-                state: State::Stopped {
-                    exit: "stopped while restarting".into(),
-                },
-                restarts,
-            });
-            return;
+        set(State::Backoff { last_exit, delay }, restarts);
+        match backoff(&mut control, &cancel, delay).await {
+            Backoff::Elapsed => {
+                delay = (delay * 2).min(spec.backoff_max);
+                restarts += 1;
+            }
+            Backoff::StartNow => delay = spec.backoff_initial,
+            Backoff::Stop => {
+                shut_down("stopped while restarting".into(), restarts);
+                match stay_stopped(&mut control, &cancel).await {
+                    Between::StartNow => delay = spec.backoff_initial,
+                    Between::Shutdown => return,
+                }
+            }
+            Backoff::Shutdown => return shut_down("stopped while restarting".into(), restarts),
         }
-        delay = (delay * 2).min(spec.backoff_max);
-        restarts += 1;
     }
 }
 
-/// Waits out a restart backoff; true when the supervisor was stopped meanwhile.
-async fn stopped_during(cancel: &CancellationToken, delay: Duration) -> bool {
+/// How a restart backoff ended.
+enum Backoff {
+    Elapsed,
+    StartNow,
+    Stop,
+    Shutdown,
+}
+
+/// Waits out a restart backoff, unless the user or a shutdown cuts it short.
+async fn backoff(
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    cancel: &CancellationToken,
+    delay: Duration,
+) -> Backoff {
     tokio::select! {
-        _ = cancel.cancelled() => true,
-        _ = tokio::time::sleep(delay) => false,
+        _ = tokio::time::sleep(delay) => Backoff::Elapsed,
+        wake = next_wake(control, cancel) => match wake {
+            Wake::Control(Control::Start | Control::Restart) => Backoff::StartNow,
+            Wake::Control(Control::Stop) => Backoff::Stop,
+            Wake::Shutdown => Backoff::Shutdown,
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sleeper() -> Spec {
+        Spec {
+            backoff_initial: Duration::from_secs(60),
+            backoff_max: Duration::from_secs(60),
+            stop_grace: Duration::from_secs(5),
+            ..Spec::new(
+                "sleeper",
+                "/bin/sh",
+                vec!["-c".into(), "echo up; exec sleep 600".into()],
+            )
+        }
+    }
+
+    async fn wait_state(sup: &Supervisor, what: &str, f: impl Fn(&State) -> bool) -> Status {
+        let mut status = sup.watch_status();
+        tokio::time::timeout(Duration::from_secs(30), status.wait_for(|s| f(&s.state)))
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}: {:?}", sup.status()))
+            .expect("status")
+            .clone()
+    }
+
+    /// Waits until the process has printed "up" `n` times in all (it is ready for a signal).
+    async fn wait_ups(sup: &Supervisor, n: usize) {
+        let ups = || sup.logs().iter().filter(|l| l.text == "up").count();
+        for _ in 0..300 {
+            if ups() >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the process printed \"up\" {} times, not {n}", ups());
+    }
+
+    fn pid_of(s: &Status) -> u32 {
+        match s.state {
+            State::Running { pid } => pid,
+            _ => panic!("not running: {s:?}"),
+        }
+    }
+
+    /// Stop keeps the process down (no crash restart), start and restart bring it back with
+    /// a new pid, and none of them counts as a crash restart.
+    #[tokio::test]
+    async fn stop_start_and_restart_on_request() {
+        let sup = Supervisor::start(sleeper());
+        let first =
+            pid_of(&wait_state(&sup, "running", |s| matches!(s, State::Running { .. })).await);
+        wait_ups(&sup, 1).await;
+        sup.control(Control::Stop);
+        wait_state(&sup, "stopped", |s| matches!(s, State::Stopped { .. })).await;
+        // Waited for, so reaped: no zombie left behind.
+        assert!(!std::path::Path::new(&format!("/proc/{first}")).exists());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            matches!(sup.status().state, State::Stopped { .. }),
+            "stays stopped"
+        );
+        sup.control(Control::Start);
+        let second =
+            pid_of(&wait_state(&sup, "started", |s| matches!(s, State::Running { .. })).await);
+        assert_ne!(first, second);
+        wait_ups(&sup, 2).await;
+        sup.control(Control::Restart);
+        let third = wait_state(
+            &sup,
+            "restarted",
+            |s| matches!(s, State::Running { pid } if *pid != second),
+        )
+        .await;
+        assert_eq!(third.restarts, 0, "requested restarts are not crashes");
+        wait_ups(&sup, 3).await;
+        let end = sup.shutdown().await;
+        assert!(matches!(end.state, State::Stopped { .. }), "{end:?}");
+    }
 
     /// Invalid UTF-8 and an over-long line must not stop the readers: the child writes far
     /// more than a pipe holds after them, and would block forever if nobody read on.
@@ -406,6 +619,7 @@ mod tests {
             backoff_initial: Duration::from_secs(60),
             backoff_max: Duration::from_secs(60),
             stop_grace: Duration::from_secs(1),
+            working_dir: None,
         };
         let sup = Supervisor::start(spec);
         let mut status = sup.watch_status();

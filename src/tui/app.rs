@@ -25,19 +25,21 @@ use crate::engine::{EngineUpdate, client, exec, logs, stats, watch};
 use crate::exit::Failure;
 use crate::ops::actions::Target;
 use crate::project::{Location, Project};
+use crate::supervisor::observe::{self, Native};
 use crate::tui::msg::{Effect, Msg};
 use crate::tui::state::{Options, State};
 use crate::tui::terminal::TerminalGuard;
 use crate::tui::update::update;
 use crate::tui::views::render;
 
-/// Shortest time between two frames (~60 fps): a log flood coalesces into one frame.
-const FRAME: Duration = Duration::from_millis(16);
+/// Shortest time between two frames that only streams changed (~30 fps): a log flood
+/// coalesces into one frame. What the user did (a key, the mouse, a resize) is drawn at once.
+const FRAME: Duration = Duration::from_millis(33);
 /// The clock that moves uptimes and expires toasts.
 const TICK: Duration = Duration::from_secs(1);
 /// Messages handled before the loop looks at the screen and the keyboard again...
 const MAX_BURST: usize = 512;
-/// ...or time spent on them, whichever ends first (half a frame).
+/// ...or time spent on them, whichever ends first (a quarter of a frame).
 const DRAIN_BUDGET: Duration = Duration::from_millis(8);
 /// Bound of the channel the stream tasks report through.
 const CHANNEL_BOUND: usize = 256;
@@ -87,6 +89,8 @@ struct Runner {
     root: CancellationToken,
     logs: HashMap<String, CancellationToken>,
     stats: HashMap<String, CancellationToken>,
+    /// Native services devtui supervises, by name.
+    natives: HashMap<String, Arc<Native>>,
 }
 
 impl Runner {
@@ -160,6 +164,50 @@ impl Runner {
                 if let Some(token) = self.stats.remove(&service) {
                     token.cancel();
                 }
+            }
+            Effect::FollowNative { service, tail } => {
+                let Some(native) = self.natives.get(&service).cloned() else {
+                    return;
+                };
+                let token = Self::stream_token(&mut self.logs, &self.root, &service);
+                let tx = self.tx.clone();
+                tokio::spawn(observe::follow_logs(
+                    native,
+                    tail,
+                    token,
+                    tx,
+                    move |event| Msg::Logs {
+                        service: service.clone(),
+                        event,
+                    },
+                ));
+            }
+            Effect::NativeStats { service } => {
+                let Some(native) = self.natives.get(&service).cloned() else {
+                    return;
+                };
+                let token = Self::stream_token(&mut self.stats, &self.root, &service);
+                let tx = self.stats_tx.clone();
+                tokio::spawn(observe::follow_stats(native, token, tx, move |stats| {
+                    Msg::Stats {
+                        service: service.clone(),
+                        stats,
+                    }
+                }));
+            }
+            Effect::Action { service, action } if self.natives.contains_key(&service) => {
+                let native = self.natives[&service].clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = crate::ops::native::perform(&native, action).await;
+                    let _ = tx
+                        .send(Msg::ActionDone {
+                            service,
+                            action,
+                            result,
+                        })
+                        .await;
+                });
             }
             Effect::Action { service, action } => {
                 let (engine, tx) = (self.engine.clone(), self.tx.clone());
@@ -265,8 +313,9 @@ impl Watcher {
     }
 }
 
-/// Opens the TUI until the user quits (or a signal ends it).
-pub async fn run(start: Start) -> anyhow::Result<i32> {
+/// Opens the TUI until the user quits (or a signal ends it). `natives` are the native
+/// services devtui supervises; they keep running when the TUI ends (the caller stops them).
+pub async fn run(start: Start, natives: Vec<Arc<Native>>) -> anyhow::Result<i32> {
     init_logging();
     let root = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(CHANNEL_BOUND);
@@ -291,7 +340,8 @@ pub async fn run(start: Start) -> anyhow::Result<i32> {
             )
         }
     };
-    let mut state = State::new(name.clone(), services, Options::from_env());
+    let mut state = State::new(name.clone(), services, Options::from_env())
+        .with_natives(natives.iter().map(|n| n.service.name.clone()));
     let mut watcher = Watcher::start(&root, &name);
     let mut runner = Runner {
         engine: Engine::default(),
@@ -302,7 +352,14 @@ pub async fn run(start: Start) -> anyhow::Result<i32> {
         root: root.clone(),
         logs: HashMap::new(),
         stats: HashMap::new(),
+        natives: natives
+            .iter()
+            .map(|n| (n.service.name.clone(), n.clone()))
+            .collect(),
     };
+    for native in natives {
+        observe::watch(native, root.child_token(), runner.tx.clone(), Msg::Native);
+    }
     let mut term = TerminalGuard::enter()?;
     tracing::info!(project = %name, "tui started");
     let exit = event_loop(
@@ -344,8 +401,10 @@ async fn event_loop(
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut next_frame = Instant::now();
+    // The last message came from the user: its answer is not held back for the frame clock.
+    let mut user_input = false;
     loop {
-        if state.dirty && Instant::now() >= next_frame {
+        if state.dirty && (user_input || Instant::now() >= next_frame) {
             draw(state, term)?;
             next_frame = Instant::now() + FRAME;
         }
@@ -389,6 +448,7 @@ async fn event_loop(
             _ = sighup.recv() => return Ok(Exit::Signal(128 + 1)),
             _ = sigint.recv() => return Ok(Exit::Signal(128 + 2)),
         };
+        user_input = matches!(msg, Msg::Key(_) | Msg::Mouse(_) | Msg::Resize { .. });
         let mut effects: VecDeque<Effect> = VecDeque::new();
         if matches!(msg, Msg::Tick(_)) {
             // Samples wait for the tick that draws them: the loop wakes once a second for

@@ -58,3 +58,13 @@ pub fn state(services: &[&str], width: u16, height: u16) -> State {
 pub fn update(status: ServiceStatus) -> EngineUpdate {
     EngineUpdate::Service(status)
 }
+
+/// A service devtui runs natively, as its supervisor reports it (no container).
+pub fn native(service: &str, health: Health) -> ServiceStatus {
+    ServiceStatus {
+        container_id: None,
+        container_name: None,
+        image: format!("native: pid 4242 · devtui {service} serve"),
+        ..running(service, health)
+    }
+}

@@ -4,6 +4,7 @@
 //! as `Msg`s; `update` changes the state and returns `Effect`s; `views` draw the state.
 
 pub mod app;
+pub mod command;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod format;
@@ -32,10 +33,14 @@ pub async fn run(args: &ProjectArgs) -> anyhow::Result<i32> {
     // project's name and the engine's containers, and the model (dependency order, services
     // without containers) follows. A compose file that does not parse still fails as usual.
     let location = crate::project::discover(args).map_err(Failure::from)?;
-    app::run(app::Start::Located(location)).await
+    app::run(app::Start::Located(location), Vec::new()).await
 }
 
-/// The TUI on an already loaded project (what `devtui up` opens once the stack is up).
-pub async fn run_with(project: crate::project::Project) -> anyhow::Result<i32> {
-    app::run(app::Start::Loaded(project)).await
+/// The TUI on an already loaded project (what `devtui up` opens once the stack is up), with
+/// the native services `up` started.
+pub async fn run_with(
+    project: crate::project::Project,
+    natives: Vec<std::sync::Arc<crate::supervisor::observe::Native>>,
+) -> anyhow::Result<i32> {
+    app::run(app::Start::Loaded(project), natives).await
 }

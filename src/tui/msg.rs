@@ -3,9 +3,9 @@
 use ratatui::crossterm::event::{KeyEvent, MouseEvent};
 use time::OffsetDateTime;
 
-use crate::engine::EngineUpdate;
 use crate::engine::logs::LogEvent;
 use crate::engine::stats::Stats;
+use crate::engine::{EngineUpdate, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::project::env::Secrets;
 
@@ -19,6 +19,8 @@ pub enum Msg {
         height: u16,
     },
     Engine(EngineUpdate),
+    /// A native service's status (devtui supervises it; the engine knows nothing of it).
+    Native(ServiceStatus),
     /// The project model arrived: its name, its services in dependency order, and the
     /// secret values to mask in what the TUI shows.
     Services {
@@ -75,6 +77,15 @@ pub enum Effect {
         container_id: String,
     },
     StopStats {
+        service: String,
+    },
+    /// Follow a native service's output: the last `tail` lines kept, then live lines.
+    FollowNative {
+        service: String,
+        tail: usize,
+    },
+    /// Sample a native service's CPU and memory (from /proc) while its row is on screen.
+    NativeStats {
         service: String,
     },
     /// Leave the TUI, run an interactive shell in the container, come back.

@@ -69,6 +69,16 @@ pub struct ServiceRow {
 }
 
 impl ServiceRow {
+    /// Running (or restarting), container or native process alike.
+    pub fn is_running(&self) -> bool {
+        self.status.as_ref().is_some_and(|s| {
+            matches!(
+                s.state,
+                ContainerState::Running | ContainerState::Restarting
+            )
+        })
+    }
+
     pub fn running_container(&self) -> Option<&str> {
         let status = self.status.as_ref()?;
         match status.state {
@@ -98,7 +108,15 @@ pub enum Focus {
 pub enum Prompt {
     Search(String),
     Filter(String),
-    Confirm { service: String, action: Action },
+    Confirm {
+        service: String,
+        action: Action,
+    },
+    /// A `:` command being typed, with the candidates of the last Tab when it was ambiguous.
+    Command {
+        text: String,
+        candidates: Vec<String>,
+    },
 }
 
 /// A short message in the status bar.
@@ -139,6 +157,8 @@ pub struct State {
     pub options: Options,
     /// Secret values from the project's `.env`, masked in every log line shown.
     pub secrets: Secrets,
+    /// Services devtui runs natively: their rows follow the supervisor, not the engine.
+    pub natives: BTreeSet<String>,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -177,10 +197,30 @@ impl State {
             toast: None,
             options,
             secrets: Secrets::default(),
+            natives: BTreeSet::new(),
             quit: false,
             dirty: true,
             figures_changed: false,
         }
+    }
+
+    /// Marks `names` as native services; those the model does not list get rows at the end.
+    pub fn with_natives(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        for name in names {
+            if self.service(&name).is_none() {
+                self.services.push(ServiceRow {
+                    name: name.clone(),
+                    status: None,
+                    stats: None,
+                });
+            }
+            self.natives.insert(name);
+        }
+        self
+    }
+
+    pub fn is_native(&self, service: &str) -> bool {
+        self.natives.contains(service)
     }
 
     pub fn selected_service(&self) -> Option<&ServiceRow> {

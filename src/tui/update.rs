@@ -9,6 +9,7 @@ use crate::engine::logs::{LogEvent, LogStream};
 use crate::engine::stats::Stats;
 use crate::engine::{ContainerState, EngineUpdate, ServiceStatus};
 use crate::ops::actions::Action;
+use crate::tui::command::{self, Command};
 use crate::tui::format;
 use crate::tui::logbuf::Stream;
 use crate::tui::logview::{LogPane, Pattern};
@@ -41,6 +42,24 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Engine(update) => {
             on_engine(state, update, &mut fx);
             state.dirty = true;
+        }
+        Msg::Native(status) => {
+            if state.is_native(&status.service) {
+                match state.services.iter_mut().find(|r| r.name == status.service) {
+                    Some(row) => {
+                        if status.state != ContainerState::Running {
+                            row.stats = None;
+                        }
+                        row.status = Some(status);
+                    }
+                    None => state.services.push(ServiceRow {
+                        name: status.service.clone(),
+                        status: Some(status),
+                        stats: None,
+                    }),
+                }
+                state.dirty = true;
+            }
         }
         Msg::Services {
             project,
@@ -162,6 +181,13 @@ fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             state.help = true;
             return;
         }
+        KeyCode::Char(':') => {
+            state.prompt = Some(Prompt::Command {
+                text: String::new(),
+                candidates: Vec::new(),
+            });
+            return;
+        }
         KeyCode::Tab | KeyCode::BackTab if state.pane.is_some() => {
             state.focus = match state.focus {
                 Focus::Services => Focus::Logs,
@@ -176,9 +202,7 @@ fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         KeyCode::Char('e') => return exec(state, fx),
         KeyCode::Char('r') => return ask(state, Action::Restart, fx),
         KeyCode::Char('s') => {
-            let running = state
-                .selected_service()
-                .is_some_and(|r| r.running_container().is_some());
+            let running = state.selected_service().is_some_and(ServiceRow::is_running);
             return ask(
                 state,
                 if running { Action::Stop } else { Action::Start },
@@ -283,25 +307,118 @@ fn logs_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         KeyCode::Char('t') => pane.timestamps = !pane.timestamps,
         KeyCode::Char('w') => pane.wrap = !pane.wrap,
         KeyCode::Char('a') => pane.ansi = !pane.ansi,
-        KeyCode::Char('S') => {
-            let contents = pane.export(store);
-            let name = if pane.merged() {
-                "merged".to_string()
-            } else {
-                pane.sources.join("-")
-            };
-            let stamp = state
-                .now
-                .format(time::macros::format_description!(
-                    "[year][month][day]-[hour][minute][second]"
-                ))
-                .unwrap_or_default();
-            fx.push(Effect::SaveLogs {
-                path: format!("devtui-{name}-{stamp}.log"),
-                contents,
-            });
-        }
+        KeyCode::Char('S') => save_pane(state, fx),
         _ => {}
+    }
+}
+
+/// Saves the pane's lines (as shown: filtered, masked) to a file in the current directory.
+fn save_pane(state: &mut State, fx: &mut Vec<Effect>) {
+    let Some(pane) = state.pane.as_ref() else {
+        return toast(state, "no log pane to save".into(), true);
+    };
+    let contents = pane.export(&state.logs);
+    let name = if pane.merged() {
+        "merged".to_string()
+    } else {
+        pane.sources.join("-")
+    };
+    let stamp = state
+        .now
+        .format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    fx.push(Effect::SaveLogs {
+        path: format!("devtui-{name}-{stamp}.log"),
+        contents,
+    });
+}
+
+/// Edits a `:` command line: Tab completes, Enter runs.
+fn edit_command(state: &mut State, mut text: String, key: KeyEvent, fx: &mut Vec<Effect>) {
+    let mut candidates = Vec::new();
+    match key.code {
+        KeyCode::Esc => return,
+        KeyCode::Enter => return run_command(state, &text, fx),
+        KeyCode::Backspace => {
+            text.pop();
+        }
+        KeyCode::Tab => (text, candidates) = command::complete(&text, &service_names(state)),
+        KeyCode::Char(c) => text.push(c),
+        _ => {}
+    }
+    state.prompt = Some(Prompt::Command { text, candidates });
+}
+
+fn service_names(state: &State) -> Vec<String> {
+    state.services.iter().map(|r| r.name.clone()).collect()
+}
+
+fn select_named(state: &mut State, service: &str) {
+    if let Some(i) = state.services.iter().position(|r| r.name == service) {
+        select(state, i);
+    }
+}
+
+/// Opens the selected service's log pane unless a pane is open.
+fn ensure_pane(state: &mut State) {
+    if state.pane.is_none()
+        && let Some(name) = state.selected_service().map(|r| r.name.clone())
+    {
+        open_pane(state, vec![name]);
+    }
+}
+
+/// Carries a `:` command out the way its key would.
+fn run_command(state: &mut State, text: &str, fx: &mut Vec<Effect>) {
+    let command = match command::parse(text, &service_names(state)) {
+        Ok(c) => c,
+        Err(e) => return toast(state, e, true),
+    };
+    match command {
+        Command::Quit => quit(state, fx),
+        Command::Help => state.help = true,
+        Command::Logs(services) => {
+            let services = if services.is_empty() {
+                state.selected_service().map(|r| vec![r.name.clone()])
+            } else {
+                Some(services)
+            };
+            if let Some(services) = services {
+                open_pane(state, services);
+            }
+        }
+        Command::LogsAll => open_pane(state, service_names(state)),
+        Command::Action(action, service) => {
+            if let Some(service) = service {
+                select_named(state, &service);
+            }
+            if action == Action::Open {
+                open(state, fx);
+            } else {
+                ask(state, action, fx);
+            }
+        }
+        Command::Exec(service) => {
+            if let Some(service) = service {
+                select_named(state, &service);
+            }
+            exec(state, fx);
+        }
+        Command::Search(pattern) => {
+            ensure_pane(state);
+            commit_search(state, pattern);
+        }
+        Command::Filter(pattern) => {
+            ensure_pane(state);
+            commit_filter(state, pattern);
+        }
+        Command::Save => save_pane(state, fx),
+        Command::Select(service) => {
+            select_named(state, &service);
+            state.focus = Focus::Services;
+        }
     }
 }
 
@@ -328,6 +445,7 @@ fn on_prompt_key(state: &mut State, prompt: Prompt, key: KeyEvent, fx: &mut Vec<
                 fx.push(Effect::Action { service, action });
             }
         }
+        Prompt::Command { text, .. } => edit_command(state, text, key, fx),
         Prompt::Search(text) => edit_pattern(state, text, key, false),
         Prompt::Filter(text) => edit_pattern(state, text, key, true),
     }
@@ -513,6 +631,14 @@ fn exec(state: &mut State, fx: &mut Vec<Effect>) {
         return;
     };
     let service = row.name.clone();
+    if state.is_native(&service) {
+        toast(
+            state,
+            format!("{service} runs natively: no container to open a shell in"),
+            true,
+        );
+        return;
+    }
     match row.running_container() {
         Some(id) => fx.push(Effect::Exec {
             service,
@@ -545,6 +671,14 @@ fn ask(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
     let Some(service) = state.selected_service().map(|r| r.name.clone()) else {
         return;
     };
+    if action == Action::Rebuild && state.is_native(&service) {
+        toast(
+            state,
+            format!("{service} runs natively: nothing to build; r restarts it"),
+            true,
+        );
+        return;
+    }
     if action.destructive() {
         state.prompt = Some(Prompt::Confirm { service, action });
     } else {
@@ -578,7 +712,12 @@ fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
             if matches!(state.engine, EngineLink::Unreachable { .. }) {
                 // Anything may have changed during the outage; the snapshot that follows
                 // reports every container that still exists.
-                for row in &mut state.services {
+                let natives = &state.natives;
+                for row in state
+                    .services
+                    .iter_mut()
+                    .filter(|r| !natives.contains(&r.name))
+                {
                     row.status = None;
                     row.stats = None;
                 }
@@ -587,14 +726,31 @@ fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
         }
         EngineUpdate::Unreachable { error, retry_in } => {
             state.engine = EngineLink::Unreachable { error, retry_in };
-            // Every stream died with the engine; they restart from the snapshot on reconnect.
-            for service in std::mem::take(&mut state.log_streams).into_keys() {
-                fx.push(Effect::StopLogs { service });
-            }
-            for service in std::mem::take(&mut state.stats_streams).into_keys() {
-                fx.push(Effect::StopStats { service });
-            }
+            // Every container stream died with the engine; they restart from the snapshot on
+            // reconnect. Native services go on.
+            let natives = &state.natives;
+            state.log_streams.retain(|service, _| {
+                let keep = natives.contains(service);
+                if !keep {
+                    fx.push(Effect::StopLogs {
+                        service: service.clone(),
+                    });
+                }
+                keep
+            });
+            state.stats_streams.retain(|service, _| {
+                let keep = natives.contains(service);
+                if !keep {
+                    fx.push(Effect::StopStats {
+                        service: service.clone(),
+                    });
+                }
+                keep
+            });
         }
+        // A native service's row follows its supervisor, whatever containers say.
+        EngineUpdate::Service(status) if state.is_native(&status.service) => {}
+        EngineUpdate::Removed { service } if state.is_native(&service) => {}
         EngineUpdate::Service(status) => set_status(state, status),
         EngineUpdate::Removed { service } => {
             if let Some(row) = state.services.iter_mut().find(|r| r.name == service) {
@@ -715,12 +871,14 @@ fn keep_anchor_in_buffer(state: &mut State) {
     }
 }
 
+/// What a native service's log and stats streams are keyed by, where containers have an id.
+const NATIVE_STREAM: &str = "native";
+
 /// Starts and stops log and stats streams so that exactly what is on screen streams.
 fn sync_streams(state: &mut State, fx: &mut Vec<Effect>) {
-    if !matches!(state.engine, EngineLink::Connected { .. }) {
-        return;
-    }
-    // Logs: every source of the open pane that has a container (exited ones show their tail).
+    let connected = matches!(state.engine, EngineLink::Connected { .. });
+    // Logs: every source of the open pane that has a container (exited ones show their tail)
+    // or is native (its supervisor keeps its output across restarts: one stream for good).
     let sources: Vec<String> = state
         .pane
         .as_ref()
@@ -733,7 +891,25 @@ fn sync_streams(state: &mut State, fx: &mut Vec<Effect>) {
             service: service.clone(),
         });
     }
-    for service in &sources {
+    let (native_sources, engine_sources): (Vec<String>, Vec<String>) =
+        sources.into_iter().partition(|s| state.is_native(s));
+    for service in &native_sources {
+        if !state.log_streams.contains_key(service) {
+            state.log_streams.insert(
+                service.clone(),
+                LogStreamState {
+                    container_id: NATIVE_STREAM.into(),
+                    ended: false,
+                    started_at: None,
+                },
+            );
+            fx.push(Effect::FollowNative {
+                service: service.clone(),
+                tail: state.options.tail,
+            });
+        }
+    }
+    for service in engine_sources.iter().filter(|_| connected) {
         let Some(status) = state.service(service).and_then(|r| r.status.clone()) else {
             continue;
         };
@@ -783,8 +959,14 @@ fn sync_streams(state: &mut State, fx: &mut Vec<Effect>) {
     let wanted: Vec<(String, String)> = state
         .services_on_screen()
         .filter_map(|r| {
-            r.running_container()
-                .map(|id| (r.name.clone(), id.to_string()))
+            if state.is_native(&r.name) {
+                r.is_running()
+                    .then(|| (r.name.clone(), NATIVE_STREAM.to_string()))
+            } else {
+                r.running_container()
+                    .filter(|_| connected)
+                    .map(|id| (r.name.clone(), id.to_string()))
+            }
         })
         .collect();
     let current: Vec<(String, String)> = state
@@ -803,9 +985,13 @@ fn sync_streams(state: &mut State, fx: &mut Vec<Effect>) {
     for (service, id) in wanted {
         if !state.stats_streams.contains_key(&service) {
             state.stats_streams.insert(service.clone(), id.clone());
-            fx.push(Effect::StartStats {
-                service,
-                container_id: id,
+            fx.push(if state.is_native(&service) {
+                Effect::NativeStats { service }
+            } else {
+                Effect::StartStats {
+                    service,
+                    container_id: id,
+                }
             });
         }
     }

@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod tmux;
+
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 
 /// Whether the tests run under CI (`CI` set to anything but empty, `false` or `0`): there a
@@ -106,6 +108,14 @@ pub fn fixture(name: &str) -> tempfile::TempDir {
 pub fn devtui(cwd: &Path, data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_devtui"));
     cmd.current_dir(cwd).env("XDG_DATA_HOME", data);
+    with_images(&mut cmd);
+    cmd.env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROJECT_NAME");
+    cmd
+}
+
+/// Stand-in images unless the environment names others.
+pub fn with_images(cmd: &mut Command) -> &mut Command {
     for (var, image) in [
         ("DEVTUI_POSTGRES_IMAGE", "devtui-standin/postgres:15"),
         ("DEVTUI_REDIS_IMAGE", "devtui-standin/redis:7"),
@@ -115,8 +125,6 @@ pub fn devtui(cwd: &Path, data: &Path) -> Command {
             cmd.env(var, image);
         }
     }
-    cmd.env_remove("COMPOSE_FILE")
-        .env_remove("COMPOSE_PROJECT_NAME");
     cmd
 }
 

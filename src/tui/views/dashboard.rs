@@ -43,7 +43,7 @@ pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame
     let name_w = state
         .services
         .iter()
-        .map(|r| r.name.len())
+        .map(|r| label(state, r).chars().count())
         .max()
         .unwrap_or(7)
         .clamp(7, 24) as u16;
@@ -66,6 +66,15 @@ pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame
     details(state, theme, detail, frame);
 }
 
+/// The service's name, marked when devtui runs it natively.
+fn label(state: &State, row: &ServiceRow) -> String {
+    if state.is_native(&row.name) {
+        format!("{} (native)", row.name)
+    } else {
+        row.name.clone()
+    }
+}
+
 fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow) -> Row<'a> {
     let mark = if state.marked.contains(&row.name) {
         "+"
@@ -75,7 +84,7 @@ fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow) -> Row<'a> 
     let Some(status) = &row.status else {
         return Row::new(vec![
             Cell::from(mark),
-            Cell::from(row.name.as_str()),
+            Cell::from(label(state, row)),
             Cell::from(Span::styled("· not created", theme.dim())),
             Cell::from(""),
             Cell::from(""),
@@ -94,7 +103,7 @@ fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow) -> Row<'a> 
     };
     Row::new(vec![
         Cell::from(mark),
-        Cell::from(row.name.as_str()),
+        Cell::from(label(state, row)),
         Cell::from(state_span(theme, status)),
         Cell::from(health_span(theme, status.health)),
         Cell::from(ports(&status.ports)),

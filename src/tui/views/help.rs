@@ -18,6 +18,7 @@ const LEFT: &[Section] = &[
             ("?", "this help"),
             ("tab", "services ⇄ logs"),
             ("esc", "clear, then close"),
+            (":", "command, tab completes"),
         ],
     ),
     (
@@ -38,23 +39,34 @@ const LEFT: &[Section] = &[
 ];
 
 /// Right column.
-const RIGHT: &[Section] = &[(
-    "Logs",
-    &[
-        ("j/k ↓/↑ wheel", "scroll, pauses follow"),
-        ("PgUp/PgDn ^u/^d", "page / half page"),
-        ("g, Home", "oldest line held"),
-        ("G, End", "resume follow"),
-        ("/", "search (regex)"),
-        ("n / N", "older / newer match"),
-        ("f, &", "filter lines (regex)"),
-        ("t / w / a", "time / wrap / ansi"),
-        ("S", "save lines to a file"),
-        ("", ""),
-        ("", "lowercase pattern:"),
-        ("", "matches any case"),
-    ],
-)];
+const RIGHT: &[Section] = &[
+    (
+        "Logs",
+        &[
+            ("j/k ↓/↑ wheel", "scroll, pauses follow"),
+            ("PgUp/PgDn ^u/^d", "page / half page"),
+            ("g, Home", "oldest line held"),
+            ("G, End", "resume follow"),
+            ("/", "search (regex)"),
+            ("n / N", "older / newer match"),
+            ("f, &", "filter lines (regex)"),
+            ("t / w / a", "time / wrap / ansi"),
+            ("S", "save lines to a file"),
+            ("", "lowercase: any case"),
+        ],
+    ),
+    (
+        "Commands",
+        &[
+            (":logs SVC…|all", "follow, merged"),
+            (":restart SVC", "stop, start, rebuild"),
+            (":open/:exec SVC", "URL / shell"),
+            (":filter RE", ":search RE, :save"),
+            (":SVC", "select it"),
+            (":q", "quit"),
+        ],
+    ),
+];
 
 fn column(theme: Theme, sections: &[Section]) -> Vec<Line<'static>> {
     let mut lines = Vec::new();

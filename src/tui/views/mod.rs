@@ -89,6 +89,25 @@ fn status_bar(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
             }
             Line::from(spans)
         }
+        Some(Prompt::Command { text, candidates }) => {
+            let mut spans = vec![
+                Span::styled(":", theme.title()),
+                Span::raw(text.clone()),
+                Span::raw("█"),
+            ];
+            if candidates.is_empty() {
+                spans.push(Span::styled(
+                    "  tab complete · enter run · esc cancel · :help",
+                    theme.dim(),
+                ));
+            } else {
+                spans.push(Span::styled(
+                    format!("  {}", candidates.join(" ")),
+                    theme.dim(),
+                ));
+            }
+            Line::from(spans)
+        }
         Some(Prompt::Confirm { service, action }) => Line::from(vec![
             Span::styled(
                 format!("{} {service}? ", capitalise(action.verb())),

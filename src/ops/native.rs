@@ -1,0 +1,231 @@
+//! Native services in `up` and in the TUI's actions: start them under supervision once the
+//! containers they need are up, wait for their health, stop, start and restart them.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::engine::logs::LogEvent;
+use crate::engine::{ContainerState, Health, ServiceStatus};
+use crate::exit::{self, Failure};
+use crate::ops::actions::Action;
+use crate::project::Project;
+use crate::project::env::Secrets;
+use crate::project::native::NativeService;
+use crate::supervisor::observe::{self, Native};
+use crate::supervisor::{Control, State};
+
+/// How many of a failed native service's last lines a failure shows.
+const FAILURE_LOG_LINES: usize = 20;
+/// A native action waits this long for the process to reach the asked state.
+const ACTION_WAIT: Duration = Duration::from_secs(30);
+
+/// Starts `services` one after the other (each once the previous is healthy), and returns
+/// them running and healthy, or a failure with the last lines of the one that was not.
+pub async fn start_all(
+    project: &Project,
+    services: &[NativeService],
+    timeout: Duration,
+) -> Result<Vec<Arc<Native>>, Failure> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut started = Vec::new();
+    for service in services {
+        let t0 = Instant::now();
+        let native = Native::start(service.clone(), project).map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!("cannot start {} natively: {e}", service.name),
+            )
+        })?;
+        started.push(native.clone());
+        if let Err(reason) = wait_ready(&native, deadline).await {
+            let tail = last_lines(&native);
+            for n in &started {
+                n.supervisor.shutdown().await;
+            }
+            return Err(Failure::new(
+                exit::FAILED,
+                project.secrets.mask(&format!(
+                    "{} (native) {reason}; its last lines:\n{tail}",
+                    service.name
+                )),
+            ));
+        }
+        eprintln!(
+            "devtui: {} (native) is {} in {:.1}s",
+            service.name,
+            if service.healthcheck.is_some() {
+                "healthy"
+            } else {
+                "running"
+            },
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(started)
+}
+
+/// Waits until the native service is healthy (or running, without a health URL).
+async fn wait_ready(native: &Arc<Native>, deadline: tokio::time::Instant) -> Result<(), String> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let _stop = cancel.clone().drop_guard();
+    observe::watch(native.clone(), cancel, tx, |s| s);
+    let mut last: Option<ServiceStatus> = None;
+    loop {
+        let status = tokio::select! {
+            s = rx.recv() => s,
+            () = tokio::time::sleep_until(deadline) => {
+                let probe = last
+                    .and_then(|s| s.last_probe_output)
+                    .map(|p| format!(" (last probe: {p})"))
+                    .unwrap_or_default();
+                return Err(format!("was not healthy in time{probe}"));
+            }
+        };
+        let Some(status) = status else {
+            return Err("stopped being watched".into());
+        };
+        match (status.state, status.health) {
+            (ContainerState::Running, Health::Healthy | Health::None) => return Ok(()),
+            // It crashed or could not start: `up` fails rather than wait out the backoff.
+            (ContainerState::Restarting, _) => {
+                return Err(match native.supervisor.status().state {
+                    State::SpawnFailed { error, .. } => error,
+                    State::Backoff { last_exit, .. } => format!("failed: {last_exit}"),
+                    _ => "failed".into(),
+                });
+            }
+            _ => {}
+        }
+        last = Some(status);
+    }
+}
+
+fn last_lines(native: &Native) -> String {
+    let logs = native.supervisor.logs();
+    let skip = logs.len().saturating_sub(FAILURE_LOG_LINES);
+    logs.iter()
+        .skip(skip)
+        .map(|l| format!("    {}", l.text))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Stops every native service (SIGTERM, then SIGKILL after the grace period).
+pub async fn stop_all(natives: &[Arc<Native>]) {
+    for native in natives {
+        let status = native.supervisor.shutdown().await;
+        if let State::Stopped { exit } = status.state {
+            eprintln!("devtui: stopped {} (native): {exit}", native.service.name);
+        }
+    }
+}
+
+/// An action on a native service, as the TUI's keys ask for it; returns a message for the
+/// user once the process is where it was asked to be.
+pub async fn perform(native: &Native, action: Action) -> Result<String, String> {
+    let name = &native.service.name;
+    let sup = &native.supervisor;
+    let before = observe::pid(&sup.status());
+    let control = match action {
+        Action::Stop => Control::Stop,
+        Action::Start => Control::Start,
+        Action::Restart => Control::Restart,
+        Action::Rebuild => return Err(format!("{name} runs natively: nothing to build")),
+        Action::Open => {
+            let url = crate::ops::actions::url(&native.ports)
+                .or_else(|| native.service.healthcheck.clone())
+                .ok_or_else(|| format!("{name} publishes no port"))?;
+            crate::ops::actions::open_url(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            return Ok(format!("opened {url}"));
+        }
+    };
+    // Where the process is once the control has taken effect.
+    let done = |s: &State| match control {
+        Control::Stop => matches!(s, State::Stopped { .. }),
+        Control::Start => matches!(s, State::Running { .. }),
+        Control::Restart => matches!(s, State::Running { pid } if Some(*pid) != before),
+    };
+    let mut status = sup.watch_status();
+    status.mark_unchanged();
+    sup.control(control);
+    match tokio::time::timeout(ACTION_WAIT, status.wait_for(|s| done(&s.state))).await {
+        Ok(Ok(_)) => Ok(format!(
+            "{name} {}",
+            match action {
+                Action::Stop => "stopped",
+                Action::Start => "started",
+                _ => "restarted",
+            }
+        )),
+        Ok(Err(_)) => Err(format!("{name}'s supervisor ended")),
+        Err(_) => Err(format!(
+            "{name} did not {} within {ACTION_WAIT:?}",
+            action.verb()
+        )),
+    }
+}
+
+/// A just-started native service's row for `up`'s summary table.
+pub fn status(native: &Native) -> ServiceStatus {
+    let probe = observe::Probe {
+        health: if native.service.healthcheck.is_some() {
+            Health::Healthy
+        } else {
+            Health::None
+        },
+        output: None,
+    };
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok();
+    observe::status_of(native, &native.supervisor.status(), &probe, now.as_deref())
+}
+
+/// Without the TUI, native services run in the foreground, their output on stdout
+/// (`SERVICE | line`, secrets masked), until a signal stops them; returns 128 + the signal.
+pub async fn foreground(natives: &[Arc<Native>], secrets: &Secrets) -> anyhow::Result<i32> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let names: Vec<&str> = natives.iter().map(|n| n.service.name.as_str()).collect();
+    eprintln!(
+        "devtui: {} running natively in the foreground; Ctrl-C stops {}",
+        names.join(", "),
+        if names.len() == 1 { "it" } else { "them" }
+    );
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let _stop = cancel.clone().drop_guard();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let width = names.iter().map(|n| n.len()).max().unwrap_or(0);
+    for native in natives {
+        let name = native.service.name.clone();
+        // From their first line: they were started just now.
+        tokio::spawn(observe::follow_logs(
+            native.clone(),
+            usize::MAX,
+            cancel.child_token(),
+            tx.clone(),
+            move |event| (name.clone(), event),
+        ));
+    }
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut out = std::io::stdout();
+    loop {
+        let (name, event) = tokio::select! {
+            _ = sigint.recv() => return Ok(128 + 2),
+            _ = sigterm.recv() => return Ok(128 + 15),
+            _ = sighup.recv() => return Ok(128 + 1),
+            Some(batch) = rx.recv() => batch,
+        };
+        if let LogEvent::Lines(lines) = event {
+            for line in lines {
+                let _ = writeln!(out, "{name:width$} | {}", secrets.mask(&line.text));
+            }
+            let _ = out.flush();
+        }
+    }
+}

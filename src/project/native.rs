@@ -1,0 +1,132 @@
+//! Services devtui can run natively on this machine instead of in a container.
+//!
+//! They are declared in the compose file, under the top-level extension `x-devtui.native`,
+//! so that compose interpolates them from `.env` like everything else (ports, passwords):
+//!
+//! ```yaml
+//! x-devtui:
+//!   native:
+//!     gaian:
+//!       command: [devtui, gaian, serve, --addr, "127.0.0.1:${GAIAN_PORT:-8000}"]
+//!       environment:
+//!         REDIS_URL: redis://127.0.0.1:${REDIS_PORT:-6379}/
+//!       healthcheck: http://127.0.0.1:${GAIAN_PORT:-8000}/health
+//! ```
+//!
+//! A devtui profile (`profiles/NAME.yaml`) picks which of them run natively. A native service
+//! that is also a compose service replaces its container (same name, same row, same place in
+//! the dependency order). `devtui` as the program means the running devtui executable.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The program name that stands for the running devtui executable.
+pub const SELF_PROGRAM: &str = "devtui";
+
+/// One natively run service, as compose interpolated it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct NativeService {
+    pub name: String,
+    /// Program and arguments (no shell).
+    pub command: Vec<String>,
+    pub environment: Vec<(String, String)>,
+    /// An http(s) URL answering 2xx when the service is healthy.
+    pub healthcheck: Option<String>,
+    /// Where the process runs: the project's working directory unless set (relative to it).
+    pub working_dir: PathBuf,
+}
+
+/// `x-devtui` in compose's normalised JSON.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct DevtuiJson {
+    #[serde(default)]
+    native: BTreeMap<String, NativeJson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NativeJson {
+    command: Vec<serde_json::Value>,
+    #[serde(default)]
+    environment: BTreeMap<String, serde_json::Value>,
+    healthcheck: Option<String>,
+    working_dir: Option<PathBuf>,
+}
+
+/// A scalar from YAML as the text a process sees (`8000`, `true`, `x`). `docker compose
+/// config` keeps a literal dollar escaped as `$$` (its output is compose input again); the
+/// process gets the single `$` that compose would give a container.
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.replace("$$", "$"),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+impl DevtuiJson {
+    /// The declared native services; `working_dir` is the project's.
+    pub(crate) fn into_services(self, working_dir: &Path) -> Result<Vec<NativeService>, String> {
+        self.native
+            .into_iter()
+            .map(|(name, n)| {
+                if n.command.is_empty() {
+                    return Err(format!("x-devtui.native.{name}.command is empty"));
+                }
+                if let Some(url) = &n.healthcheck
+                    && !(url.starts_with("http://") || url.starts_with("https://"))
+                {
+                    return Err(format!(
+                        "x-devtui.native.{name}.healthcheck must be an http(s) URL, not {url:?}"
+                    ));
+                }
+                Ok(NativeService {
+                    command: n.command.iter().map(text).collect(),
+                    environment: n
+                        .environment
+                        .iter()
+                        .map(|(k, v)| (k.clone(), text(v)))
+                        .collect(),
+                    healthcheck: n.healthcheck.map(|h| h.replace("$$", "$")),
+                    working_dir: match n.working_dir {
+                        Some(dir) => working_dir.join(dir),
+                        None => working_dir.to_path_buf(),
+                    },
+                    name,
+                })
+            })
+            .collect()
+    }
+}
+
+impl NativeService {
+    /// The supervisor's spec: `devtui` resolves to the running executable, the environment
+    /// is devtui's own plus the declared variables.
+    pub fn spec(&self) -> std::io::Result<crate::supervisor::Spec> {
+        let (program, args) = self.command.split_first().unwrap_or((&self.name, &[]));
+        let program = if program == SELF_PROGRAM {
+            std::env::current_exe()?
+        } else {
+            PathBuf::from(program)
+        };
+        let mut spec = crate::supervisor::Spec::new(
+            &self.name,
+            program,
+            args.iter().map(Into::into).collect(),
+        );
+        spec.env = self
+            .environment
+            .iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        spec.working_dir = Some(self.working_dir.clone());
+        Ok(spec)
+    }
+
+    /// The command line as shown to the user.
+    pub fn command_line(&self) -> String {
+        self.command.join(" ")
+    }
+}

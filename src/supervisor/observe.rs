@@ -1,0 +1,452 @@
+//! What devtui shows about a native service: its supervisor's state, its health (an HTTP
+//! probe) and its resource use, in the same `ServiceStatus` and `Stats` shapes the engine
+//! layer reports for containers, so the dashboard and `up` treat both alike.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{State, Status, Supervisor};
+use crate::engine::logs::{LogEntry, LogEvent, LogStream};
+use crate::engine::stats::Stats;
+use crate::engine::{ContainerState, Health, PublishedPort, ServiceStatus};
+use crate::project::native::NativeService;
+use crate::project::{Project, model::Service};
+
+/// Time between two health probes, as the bundled stack's container healthchecks.
+pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// A probe that takes longer than this failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The image column of a native service, so every view says how it runs.
+pub const NATIVE_IMAGE_PREFIX: &str = "native: ";
+
+/// A native service and the supervisor running it.
+pub struct Native {
+    pub service: NativeService,
+    pub supervisor: Supervisor,
+    /// The host ports it publishes (those of the compose service it replaces).
+    pub ports: Vec<PublishedPort>,
+}
+
+impl Native {
+    /// Starts `service` under supervision.
+    pub fn start(service: NativeService, project: &Project) -> std::io::Result<Arc<Native>> {
+        let supervisor = Supervisor::start(service.spec()?);
+        let ports = project
+            .service(&service.name)
+            .map(published)
+            .unwrap_or_default();
+        Ok(Arc::new(Native {
+            service,
+            supervisor,
+            ports,
+        }))
+    }
+}
+
+fn published(service: &Service) -> Vec<PublishedPort> {
+    service
+        .ports
+        .iter()
+        .filter_map(|p| {
+            Some(PublishedPort {
+                host_ip: p.host_ip.clone().unwrap_or_default(),
+                host_port: p.published?,
+                container_port: p.target,
+                protocol: p.protocol.clone(),
+            })
+        })
+        .collect()
+}
+
+/// What the health probe has seen since the process last started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub health: Health,
+    pub output: Option<String>,
+}
+
+/// The native service as a dashboard row sees a container.
+pub fn status_of(
+    native: &Native,
+    status: &Status,
+    probe: &Probe,
+    started_at: Option<&str>,
+) -> ServiceStatus {
+    let (state, exit, note) = match &status.state {
+        State::Starting => (ContainerState::Created, None, None),
+        State::Running { .. } => (ContainerState::Running, None, None),
+        State::Backoff { last_exit, delay } => (
+            ContainerState::Restarting,
+            None,
+            Some(format!("{last_exit}; restarting in {delay:?}")),
+        ),
+        State::SpawnFailed { error, delay } => (
+            ContainerState::Restarting,
+            None,
+            Some(format!("{error}; retrying in {delay:?}")),
+        ),
+        State::Stopped { exit } => (ContainerState::Exited, Some(exit.clone()), None),
+    };
+    let running = state == ContainerState::Running;
+    let image = match &status.state {
+        State::Running { pid } => format!(
+            "{NATIVE_IMAGE_PREFIX}pid {pid} · {}",
+            native.service.command_line()
+        ),
+        _ => format!("{NATIVE_IMAGE_PREFIX}{}", native.service.command_line()),
+    };
+    ServiceStatus {
+        service: native.service.name.clone(),
+        container_id: None,
+        container_name: None,
+        state,
+        health: if running { probe.health } else { Health::None },
+        last_probe_output: note
+            .or(exit)
+            .or_else(|| probe.output.clone().filter(|_| running)),
+        exit_code: None,
+        restarts: u64::from(status.restarts),
+        ports: native.ports.clone(),
+        started_at: if running {
+            started_at.map(str::to_string)
+        } else {
+            None
+        },
+        image,
+    }
+}
+
+/// Reports the native service's status through `tx` whenever it changes (a supervisor
+/// transition or a probe with a different outcome), until `cancel` fires.
+pub fn watch<M, F>(
+    native: Arc<Native>,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<M>,
+    wrap: F,
+) -> tokio::task::JoinHandle<()>
+where
+    M: Send + 'static,
+    F: Fn(ServiceStatus) -> M + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut supervisor = native.supervisor.watch_status();
+        let client = reqwest::Client::builder()
+            .timeout(PROBE_TIMEOUT)
+            .no_proxy()
+            .build()
+            .ok();
+        let mut probe = Probe {
+            health: Health::None,
+            output: None,
+        };
+        let mut started_at: Option<String> = None;
+        // A restart can go by between two looks at the status: a new pid is a new start.
+        let mut started_pid: Option<u32> = None;
+        let mut last: Option<ServiceStatus> = None;
+        let mut probe_tick = tokio::time::interval(PROBE_INTERVAL);
+        probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let status = supervisor.borrow_and_update().clone();
+            let running_pid = pid(&status);
+            let running = running_pid.is_some();
+            if !running {
+                started_at = None;
+                started_pid = None;
+                probe = Probe {
+                    health: Health::None,
+                    output: None,
+                };
+            } else if started_pid != running_pid {
+                started_pid = running_pid;
+                started_at = OffsetDateTime::now_utc()
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .ok();
+                probe = Probe {
+                    health: if native.service.healthcheck.is_some() {
+                        Health::Starting
+                    } else {
+                        Health::None
+                    },
+                    output: None,
+                };
+                probe_tick.reset_immediately();
+            }
+            let now = status_of(&native, &status, &probe, started_at.as_deref());
+            if last.as_ref() != Some(&now) {
+                if tx.send(wrap(now.clone())).await.is_err() {
+                    return;
+                }
+                last = Some(now);
+            }
+            let url = native.service.healthcheck.as_deref().filter(|_| running);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                changed = supervisor.changed() => if changed.is_err() { return },
+                _ = probe_tick.tick(), if url.is_some() => {
+                    if let (Some(url), Some(client)) = (url, &client) {
+                        probe = next_probe(&probe, check(client, url).await);
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// One probe's result folded into what was known: `starting` until the first success, then
+/// `healthy` or `unhealthy` with each probe.
+fn next_probe(before: &Probe, result: Result<String, String>) -> Probe {
+    match result {
+        Ok(output) => Probe {
+            health: Health::Healthy,
+            output: Some(output),
+        },
+        Err(output) => Probe {
+            health: if before.health == Health::Starting {
+                Health::Starting
+            } else {
+                Health::Unhealthy
+            },
+            output: Some(output),
+        },
+    }
+}
+
+async fn check(client: &reqwest::Client, url: &str) -> Result<String, String> {
+    match client.get(url).send().await {
+        Ok(r) if r.status().is_success() => Ok(format!("{url}: {}", r.status())),
+        Ok(r) => Err(format!("{url}: {}", r.status())),
+        Err(e) => Err(format!("{url}: {}", without_url(e))),
+    }
+}
+
+/// reqwest's error text without the URL it already repeats.
+fn without_url(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// CPU and memory of a native process, sampled from /proc (the engine's stats stream is for
+/// containers only).
+pub struct Usage {
+    last: Option<(u32, u64, Instant)>,
+}
+
+impl Default for Usage {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Usage {
+    pub fn new() -> Usage {
+        Usage { last: None }
+    }
+
+    /// A sample for the running process `pid`; `None` on the first call for a pid (CPU needs
+    /// two readings) or when /proc cannot say.
+    pub fn sample(&mut self, pid: u32) -> Option<Stats> {
+        let process = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?;
+        let stat = process.stat().ok()?;
+        let ticks = stat.utime + stat.stime;
+        let now = Instant::now();
+        let memory_bytes = process
+            .status()
+            .ok()
+            .and_then(|s| s.vmrss)
+            .map_or(0, |kib| kib * 1024);
+        let before = self.last.replace((pid, ticks, now));
+        let (last_pid, last_ticks, at) = before?;
+        if last_pid != pid {
+            return None;
+        }
+        let secs = now.duration_since(at).as_secs_f64();
+        let per_sec = procfs::ticks_per_second() as f64;
+        let cpu_percent = if secs > 0.0 {
+            ticks.saturating_sub(last_ticks) as f64 / per_sec / secs * 100.0
+        } else {
+            0.0
+        };
+        Some(Stats {
+            cpu_percent,
+            memory_bytes,
+            memory_limit: <procfs::Meminfo as procfs::Current>::current()
+                .map_or(0, |m| m.mem_total),
+        })
+    }
+}
+
+/// The pid of a running native process.
+pub fn pid(status: &Status) -> Option<u32> {
+    match status.state {
+        State::Running { pid } => Some(pid),
+        _ => None,
+    }
+}
+
+/// Lines taken at most into one batch, as for container logs.
+const MAX_BATCH: usize = 1024;
+/// Time between two CPU and memory samples, as the engine's stats stream.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+fn entry(line: &super::LogLine) -> LogEntry {
+    LogEntry {
+        stream: match line.stream {
+            super::Stream::Stdout => LogStream::Stdout,
+            // The supervisor's own lines (exited, restarting) stand out like stderr.
+            super::Stream::Stderr | super::Stream::Supervisor => LogStream::Stderr,
+        },
+        ts: OffsetDateTime::from(line.at)
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok(),
+        text: line.text.clone(),
+    }
+}
+
+/// Sends the last `tail` kept lines of the native service, then its live lines in batches,
+/// until `cancel` fires: the native counterpart of `engine::logs::follow`.
+pub async fn follow_logs<M, F>(
+    native: Arc<Native>,
+    tail: usize,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<M>,
+    wrap: F,
+) where
+    F: Fn(LogEvent) -> M,
+{
+    // Subscribe before reading the history, so no line falls between the two.
+    let mut live = native.supervisor.follow();
+    let history = native.supervisor.logs();
+    // Lines already in the history may arrive again on the live channel.
+    let last_seen = history.last().map(|l| l.at);
+    let seen = |l: &super::LogLine| last_seen.is_some_and(|at| l.at <= at);
+    let skip = history.len().saturating_sub(tail);
+    let first: Vec<LogEntry> = history.iter().skip(skip).map(entry).collect();
+    if !first.is_empty() && tx.send(wrap(LogEvent::Lines(first))).await.is_err() {
+        return;
+    }
+    loop {
+        let line = tokio::select! {
+            _ = cancel.cancelled() => return,
+            line = live.recv() => line,
+        };
+        let mut batch = Vec::new();
+        match line {
+            Ok(l) => {
+                if seen(&l) {
+                    continue;
+                }
+                batch.push(entry(&l));
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => batch.push(LogEntry {
+                stream: LogStream::Stderr,
+                ts: None,
+                text: format!("devtui: {n} lines skipped (output faster than the screen)"),
+            }),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                let _ = tx.send(wrap(LogEvent::Ended(None))).await;
+                return;
+            }
+        }
+        while batch.len() < MAX_BATCH {
+            match live.try_recv() {
+                Ok(l) if seen(&l) => {}
+                Ok(l) => batch.push(entry(&l)),
+                Err(_) => break,
+            }
+        }
+        if tx.send(wrap(LogEvent::Lines(batch))).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Samples the native service's CPU and memory once a second while it runs, until `cancel`
+/// fires: the native counterpart of `engine::stats::follow`.
+pub async fn follow_stats<M, F>(
+    native: Arc<Native>,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<M>,
+    wrap: F,
+) where
+    F: Fn(Stats) -> M,
+{
+    let mut usage = Usage::new();
+    let mut every = tokio::time::interval(SAMPLE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let Some(pid) = pid(&native.supervisor.status()) else {
+            continue;
+        };
+        let sample = tokio::task::spawn_blocking(move || {
+            let stats = usage.sample(pid);
+            (usage, stats)
+        })
+        .await;
+        let Ok((back, stats)) = sample else { return };
+        usage = back;
+        if let Some(stats) = stats
+            && tx.send(wrap(stats)).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_starts_then_follows_each_probe() {
+        let starting = Probe {
+            health: Health::Starting,
+            output: None,
+        };
+        let failed = next_probe(&starting, Err("refused".into()));
+        assert_eq!(
+            failed.health,
+            Health::Starting,
+            "not unhealthy before it was up"
+        );
+        let ok = next_probe(&failed, Ok("200 OK".into()));
+        assert_eq!(ok.health, Health::Healthy);
+        let down = next_probe(&ok, Err("refused".into()));
+        assert_eq!(down.health, Health::Unhealthy);
+        assert_eq!(down.output.as_deref(), Some("refused"));
+    }
+
+    #[tokio::test]
+    async fn usage_of_a_busy_process() {
+        let mut child = tokio::process::Command::new("/bin/sh")
+            .args(["-c", "while :; do :; done"])
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn");
+        let pid = child.id().expect("pid");
+        let mut usage = Usage::new();
+        assert_eq!(
+            usage.sample(pid),
+            None,
+            "the first reading has nothing to compare"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stats = usage.sample(pid).expect("sample");
+        assert!(stats.cpu_percent > 10.0, "a busy loop uses CPU: {stats:?}");
+        assert!(stats.memory_bytes > 0);
+        let _ = child.kill().await;
+    }
+}

@@ -1,0 +1,313 @@
+//! Native services end to end, on the bundled stack: `devtui up -P native` runs PostgreSQL and
+//! Redis in containers and Gaian natively (the devtui binary, supervised), in the TUI under
+//! tmux and in the foreground without it. The real engine, the real binary, real processes.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::tmux::Tmux;
+use common::*;
+
+/// The body of GET /health on 127.0.0.1:`port`, or `None` when nothing answers.
+fn health(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+fn row<'a>(screen: &'a str, label: &str) -> Option<&'a str> {
+    screen
+        .lines()
+        .find(|l| l.starts_with('│') && l.contains(&format!(" {label} ")))
+}
+
+/// The project's ports, free on this machine, as `up`'s environment.
+struct Ports {
+    pg: u16,
+    redis: u16,
+    gaian: u16,
+}
+
+impl Ports {
+    fn new() -> Ports {
+        let [pg, redis, gaian] = free_ports::<3>();
+        Ports { pg, redis, gaian }
+    }
+
+    fn env(&self) -> [(&'static str, String); 3] {
+        [
+            ("POSTGRES_PORT", self.pg.to_string()),
+            ("REDIS_PORT", self.redis.to_string()),
+            ("GAIAN_PORT", self.gaian.to_string()),
+        ]
+    }
+}
+
+#[test]
+fn native_gaian_in_the_tui_restarts_and_stops_with_it() {
+    if !engine_ready() || !tmux_ready() {
+        return;
+    }
+    let project = unique_name("nativetui");
+    let _cleanup = Cleanup::new(&project);
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::new();
+    let env: Vec<String> = ports
+        .env()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let command = format!(
+        "env {} XDG_DATA_HOME='{}' XDG_STATE_HOME=$PWD/state '{}' -p {project} up -P native; echo DEVTUI-EXIT=$?; sleep 600",
+        env.join(" "),
+        data.path().display(),
+        env!("CARGO_BIN_EXE_devtui"),
+    );
+    let term = Tmux::start(format!("{project}-sock"), 130, 40, cwd.path(), &command);
+
+    let screen = term.wait_for("gaian's native row, healthy", |s| {
+        row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
+            && row(s, "postgres").is_some_and(|r| r.contains("✔ healthy"))
+    });
+    // In dependency order, after the containers it needs.
+    let order: Vec<usize> = ["postgres", "redis", "gaian (native)"]
+        .iter()
+        .map(|l| screen.find(&format!(" {l} ")).expect(l))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{screen}");
+    let body = health(ports.gaian).expect("gaian answers on GAIAN_PORT");
+    assert!(
+        body.contains("\"database\":\"up\""),
+        "on PostgreSQL: {body}"
+    );
+    // CPU and memory from /proc reach its row.
+    term.wait_for("gaian's figures", |s| {
+        row(s, "gaian (native)").is_some_and(|r| r.contains("iB") && r.contains('%'))
+    });
+
+    // Its log pane shows the supervisor's capture.
+    term.keys(&["j", "j", "Enter"]);
+    term.wait_for("gaian's log pane", |s| {
+        s.contains("logs: gaian") && s.contains("gaian listening")
+    });
+
+    // r restarts it (after the question): a new pid, healthy again.
+    let pid_of = |s: &str| {
+        s.lines()
+            .find_map(|l| l.split("native: pid ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_string)
+    };
+    let before = pid_of(&term.screen()).expect("pid in the details line");
+    term.keys(&["Tab", "r"]);
+    term.wait_for("the confirmation", |s| s.contains("Restart gaian?"));
+    term.keys(&["y"]);
+    let screen = term.wait_for("gaian restarted and healthy", |s| {
+        s.contains("stopped for a restart")
+            && pid_of(s).is_some_and(|p| p != before)
+            && row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
+    });
+    assert!(
+        row(&screen, "gaian (native)").is_some_and(|r| r.contains(" 0 ")),
+        "a requested restart is not a crash restart:\n{screen}"
+    );
+
+    // The `:` prompt stops and starts it by name.
+    term.keys(&[":"]);
+    term.type_text("stop gaian");
+    term.keys(&["Enter"]);
+    term.wait_for("the confirmation", |s| s.contains("Stop gaian?"));
+    term.keys(&["y"]);
+    term.wait_for("gaian stopped", |s| {
+        row(s, "gaian (native)").is_some_and(|r| r.contains("exited"))
+    });
+    assert!(
+        health(ports.gaian).is_none(),
+        "nothing listens once stopped"
+    );
+    term.keys(&[":"]);
+    term.type_text("start gaian");
+    term.keys(&["Enter"]);
+    term.wait_for("gaian started and healthy", |s| {
+        row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
+    });
+
+    // q ends devtui and the native process with it.
+    term.keys(&["q"]);
+    let screen = term.wait_for("devtui to exit", |s| s.contains("DEVTUI-EXIT="));
+    assert!(screen.contains("DEVTUI-EXIT=0"), "{screen}");
+    assert!(screen.contains("stopped gaian (native)"), "{screen}");
+    assert!(health(ports.gaian).is_none(), "gaian stopped with devtui");
+}
+
+#[test]
+fn native_gaian_in_the_foreground_until_sigterm() {
+    if !engine_ready() {
+        return;
+    }
+    let project = unique_name("nativefg");
+    let _cleanup = Cleanup::new(&project);
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::new();
+    let mut cmd = devtui(cwd.path(), data.path());
+    cmd.args(["-p", &project, "up", "-P", "native", "--no-tui"])
+        .envs(ports.env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn devtui");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|l: &String| l.starts_with("gaian | ") && l.contains("listening"))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("output");
+                panic!(
+                    "no `gaian | … listening` line; stdout:\n{}\nstderr:\n{}",
+                    seen.join("\n"),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+    // The summary table lists the native row before its output follows.
+    let table = seen.join("\n");
+    assert!(
+        table.contains("native: pid") && table.contains(&format!("127.0.0.1:{}", ports.gaian)),
+        "{table}"
+    );
+    assert!(health(ports.gaian).is_some_and(|b| b.contains("healthy")));
+    // No secret from .env in its output.
+    let env = std::fs::read_to_string(data.path().join("devtui/stack/.env")).expect(".env");
+    let password = env
+        .lines()
+        .find_map(|l| l.strip_prefix("POSTGRES_PASSWORD="))
+        .expect("password");
+    assert!(!table.contains(password), "secret leaked:\n{table}");
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(128 + 15),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("stopped gaian (native)"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(health(ports.gaian).is_none(), "gaian stopped with devtui");
+}
+
+#[test]
+fn profile_errors_name_the_file_and_what_exists() {
+    if !engine_ready() {
+        return;
+    }
+    let project = unique_name("nativebad");
+    let _cleanup = Cleanup::new(&project);
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let up = |profile: &str| {
+        let mut c = devtui(cwd.path(), data.path());
+        c.args(["-p", &project, "up", "--no-tui", "-P", profile]);
+        run(&mut c)
+    };
+    let out = up("nosuch");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("no devtui profile \"nosuch\"") && err.contains("profiles there: native"),
+        "{err}"
+    );
+
+    let file = cwd.path().join("mine.yaml");
+    std::fs::write(
+        &file,
+        "# run postgres natively?\nnative: [gaian, postgres]\n",
+    )
+    .expect("write");
+    let out = up(&file.to_string_lossy());
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "{}:2:17: \"postgres\" has no native definition",
+            file.display()
+        )) && err.contains("declares: gaian"),
+        "{err}"
+    );
+    // Nothing was started.
+    assert!(leftovers(&project).0.is_empty());
+}
+
+/// A native service that exits before it is healthy fails `up` with its own last lines, and
+/// nothing of it is left running.
+#[test]
+fn a_native_service_that_exits_fails_up_with_its_output() {
+    if !engine_ready() {
+        return;
+    }
+    let project = unique_name("nativefail");
+    let _cleanup = Cleanup::new(&project);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        r#"
+services:
+  api:
+    image: ${DEVTUI_BASE_IMAGE:-debian:bookworm}
+    command: ["sleep", "infinity"]
+x-devtui:
+  native:
+    api:
+      command: [sh, -c, "echo starting; echo boom-$$((40+2)) >&2; exit 3"]
+      healthcheck: http://127.0.0.1:9/health
+"#,
+    )
+    .expect("compose.yaml");
+    std::fs::write(dir.path().join("native.yaml"), "native: [api]\n").expect("profile");
+    let mut cmd = devtui(dir.path(), data.path());
+    cmd.args(["-p", &project, "up", "--no-tui", "-P", "./native.yaml"]);
+    let out = run(&mut cmd);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("api (native) failed: exit status: 3") && err.contains("boom-42"),
+        "{err}"
+    );
+    assert!(leftovers(&project).0.is_empty(), "no container for api");
+}
