@@ -394,17 +394,11 @@ async fn supervise(
                 let error = format!("cannot start {}: {e}", spec.program.display());
                 shared.push(Stream::Supervisor, error.clone());
                 set(State::SpawnFailed { error, delay }, restarts);
-                match backoff(&mut control, &cancel, delay).await {
-                    Backoff::Elapsed => delay = (delay * 2).min(spec.backoff_max),
-                    Backoff::StartNow => delay = spec.backoff_initial,
-                    Backoff::Stop => {
-                        shut_down("never started".into(), restarts);
-                        match stay_stopped(&mut control, &cancel).await {
-                            Between::StartNow => delay = spec.backoff_initial,
-                            Between::Shutdown => return,
-                        }
-                    }
-                    Backoff::Shutdown => return shut_down("never started".into(), restarts),
+                let stopped = || shut_down("never started".into(), restarts);
+                match between_runs(&mut control, &cancel, delay, &stopped).await {
+                    Next::Elapsed => delay = (delay * 2).min(spec.backoff_max),
+                    Next::Now => delay = spec.backoff_initial,
+                    Next::Shutdown => return,
                 }
                 continue;
             }
@@ -481,20 +475,48 @@ async fn supervise(
             ),
         );
         set(State::Backoff { last_exit, delay }, restarts);
-        match backoff(&mut control, &cancel, delay).await {
-            Backoff::Elapsed => {
+        let stopped = || shut_down("stopped while restarting".into(), restarts);
+        match between_runs(&mut control, &cancel, delay, &stopped).await {
+            Next::Elapsed => {
                 delay = (delay * 2).min(spec.backoff_max);
                 restarts += 1;
             }
-            Backoff::StartNow => delay = spec.backoff_initial,
-            Backoff::Stop => {
-                shut_down("stopped while restarting".into(), restarts);
-                match stay_stopped(&mut control, &cancel).await {
-                    Between::StartNow => delay = spec.backoff_initial,
-                    Between::Shutdown => return,
-                }
+            Next::Now => delay = spec.backoff_initial,
+            Next::Shutdown => return,
+        }
+    }
+}
+
+/// What follows a restart backoff.
+enum Next {
+    /// The backoff ran out: restart (a crash restart).
+    Elapsed,
+    /// The user asked for a start: now, with the backoff reset.
+    Now,
+    Shutdown,
+}
+
+/// Waits out a restart backoff. A stop request keeps the process down (`stopped` reports
+/// it) until a start; a shutdown ends supervision (`stopped` reports that too).
+async fn between_runs(
+    control: &mut mpsc::UnboundedReceiver<Control>,
+    cancel: &CancellationToken,
+    delay: Duration,
+    stopped: &(dyn Fn() + Sync),
+) -> Next {
+    match backoff(control, cancel, delay).await {
+        Backoff::Elapsed => Next::Elapsed,
+        Backoff::StartNow => Next::Now,
+        Backoff::Stop => {
+            stopped();
+            match stay_stopped(control, cancel).await {
+                Between::StartNow => Next::Now,
+                Between::Shutdown => Next::Shutdown,
             }
-            Backoff::Shutdown => return shut_down("stopped while restarting".into(), restarts),
+        }
+        Backoff::Shutdown => {
+            stopped();
+            Next::Shutdown
         }
     }
 }

@@ -200,13 +200,7 @@ impl Runner {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     let result = crate::ops::native::perform(&native, action).await;
-                    let _ = tx
-                        .send(Msg::ActionDone {
-                            service,
-                            action,
-                            result,
-                        })
-                        .await;
+                    action_done(&tx, service, action, result).await;
                 });
             }
             Effect::Action { service, action } => {
@@ -235,13 +229,7 @@ impl Runner {
                         }
                         Err(e) => Err(e),
                     };
-                    let _ = tx
-                        .send(Msg::ActionDone {
-                            service,
-                            action,
-                            result,
-                        })
-                        .await;
+                    action_done(&tx, service, action, result).await;
                 });
             }
             Effect::SaveLogs { path, contents } => {
@@ -257,6 +245,21 @@ impl Runner {
             Effect::Exec { .. } | Effect::Quit => {}
         }
     }
+}
+
+async fn action_done(
+    tx: &mpsc::Sender<Msg>,
+    service: String,
+    action: crate::ops::actions::Action,
+    result: Result<String, String>,
+) {
+    let _ = tx
+        .send(Msg::ActionDone {
+            service,
+            action,
+            result,
+        })
+        .await;
 }
 
 /// Writes saved log lines whole or not at all, readable by the user only (they may hold

@@ -45,19 +45,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Native(status) => {
             if state.is_native(&status.service) {
-                match state.services.iter_mut().find(|r| r.name == status.service) {
-                    Some(row) => {
-                        if status.state != ContainerState::Running {
-                            row.stats = None;
-                        }
-                        row.status = Some(status);
-                    }
-                    None => state.services.push(ServiceRow {
-                        name: status.service.clone(),
-                        status: Some(status),
-                        stats: None,
-                    }),
-                }
+                set_status(state, status);
                 state.dirty = true;
             }
         }
