@@ -717,24 +717,27 @@ fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
             // Every container stream died with the engine; they restart from the snapshot on
             // reconnect. Native services go on.
             let natives = &state.natives;
-            state.log_streams.retain(|service, _| {
-                let keep = natives.contains(service);
-                if !keep {
-                    fx.push(Effect::StopLogs {
-                        service: service.clone(),
-                    });
-                }
-                keep
-            });
-            state.stats_streams.retain(|service, _| {
-                let keep = natives.contains(service);
-                if !keep {
-                    fx.push(Effect::StopStats {
-                        service: service.clone(),
-                    });
-                }
-                keep
-            });
+            let gone = |service: &String| !natives.contains(service);
+            let logs: Vec<String> = state
+                .log_streams
+                .keys()
+                .filter(|s| gone(s))
+                .cloned()
+                .collect();
+            let stats: Vec<String> = state
+                .stats_streams
+                .keys()
+                .filter(|s| gone(s))
+                .cloned()
+                .collect();
+            for service in logs {
+                state.log_streams.remove(&service);
+                fx.push(Effect::StopLogs { service });
+            }
+            for service in stats {
+                state.stats_streams.remove(&service);
+                fx.push(Effect::StopStats { service });
+            }
         }
         // A native service's row follows its supervisor, whatever containers say.
         EngineUpdate::Service(status) if state.is_native(&status.service) => {}
