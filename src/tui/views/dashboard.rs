@@ -26,20 +26,6 @@ pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame
         "", "SERVICE", "STATE", "HEALTH", "PORTS", "CPU", "MEM", "RESTARTS", "UPTIME",
     ])
     .style(theme.title());
-    let rows = state
-        .services
-        .iter()
-        .enumerate()
-        .skip(state.table_offset)
-        .take(state.table_rows())
-        .map(|(i, row)| {
-            let r = service_row(state, theme, row);
-            if i == state.selected {
-                r.style(theme.selected())
-            } else {
-                r
-            }
-        });
     let name_w = state
         .services
         .iter()
@@ -47,6 +33,12 @@ pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame
         .max()
         .unwrap_or(7)
         .clamp(7, 24) as u16;
+    // Every column but PORTS has a fixed width; PORTS takes the rest.
+    let fixed = [1, name_w, 13, 12, 6, 9, 8, 7];
+    let spacing = fixed.len() as u16;
+    let ports_w = table_area
+        .width
+        .saturating_sub(2 + spacing + fixed.iter().sum::<u16>());
     let widths = [
         Constraint::Length(1),
         Constraint::Length(name_w),
@@ -58,6 +50,20 @@ pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame
         Constraint::Length(8),
         Constraint::Length(7),
     ];
+    let rows = state
+        .services
+        .iter()
+        .enumerate()
+        .skip(state.table_offset)
+        .take(state.table_rows())
+        .map(|(i, row)| {
+            let r = service_row(state, theme, row, usize::from(ports_w));
+            if i == state.selected {
+                r.style(theme.selected())
+            } else {
+                r
+            }
+        });
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
@@ -75,7 +81,7 @@ fn label(state: &State, row: &ServiceRow) -> String {
     }
 }
 
-fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow) -> Row<'a> {
+fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow, ports_w: usize) -> Row<'a> {
     let mark = if state.marked.contains(&row.name) {
         "+"
     } else {
@@ -106,7 +112,7 @@ fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow) -> Row<'a> 
         Cell::from(label(state, row)),
         Cell::from(state_span(theme, status)),
         Cell::from(health_span(theme, status.health)),
-        Cell::from(ports(&status.ports)),
+        Cell::from(ports(&status.ports, ports_w)),
         Cell::from(cpu),
         Cell::from(mem),
         Cell::from(status.restarts.to_string()),
@@ -141,19 +147,32 @@ fn health_span(theme: Theme, h: Health) -> Span<'static> {
     }
 }
 
-/// Published ports as URLs a developer can paste.
-pub fn ports(ports: &[PublishedPort]) -> String {
-    let mut seen = Vec::new();
+/// Published ports as URLs a developer can paste, in `width` columns: the first URL (and how
+/// many more), else without its scheme, else the bare port; the port is never cut off.
+pub fn ports(ports: &[PublishedPort], width: usize) -> String {
+    let mut seen: Vec<&PublishedPort> = Vec::new();
     for p in ports {
-        let url = p.url();
-        if !seen.contains(&url) {
-            seen.push(url);
+        if !seen.iter().any(|s| s.url() == p.url()) {
+            seen.push(p);
         }
     }
-    match seen.len() {
-        0 | 1 => seen.join(""),
-        n => format!("{} +{}", seen[0], n - 1),
-    }
+    let Some(first) = seen.first() else {
+        return String::new();
+    };
+    let more = match seen.len() {
+        1 => String::new(),
+        n => format!(" +{}", n - 1),
+    };
+    let url = first.url();
+    let without_scheme = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    [
+        format!("{url}{more}"),
+        format!("{without_scheme}{more}"),
+        format!(":{}{more}", first.host_port),
+    ]
+    .into_iter()
+    .find(|text| text.chars().count() <= width)
+    .unwrap_or_else(|| format!(":{}", first.host_port))
 }
 
 /// The selected service's container, image and last health-probe output.
@@ -193,4 +212,20 @@ fn details(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
         None => vec![Line::from(head)],
     };
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::fixtures::port;
+
+    #[test]
+    fn ports_shorten_but_keep_the_port() {
+        let both = [port(5432, 5432), port(8080, 80)];
+        assert_eq!(ports(&both, 40), "postgres://localhost:5432 +1");
+        assert_eq!(ports(&both, 20), "localhost:5432 +1");
+        assert_eq!(ports(&both, 8), ":5432 +1");
+        assert_eq!(ports(&both, 3), ":5432");
+        assert_eq!(ports(&[], 10), "");
+    }
 }
