@@ -235,8 +235,8 @@ fn without_url(e: reqwest::Error) -> String {
     text
 }
 
-/// CPU and memory of a native process, sampled from /proc (the engine's stats stream is for
-/// containers only).
+/// CPU and memory of a native process and its descendants, sampled from /proc (the engine's
+/// stats stream is for containers only).
 pub struct Usage {
     last: Option<(u32, u64, Instant)>,
 }
@@ -255,15 +255,15 @@ impl Usage {
     /// A sample for the running process `pid`; `None` on the first call for a pid (CPU needs
     /// two readings) or when /proc cannot say.
     pub fn sample(&mut self, pid: u32) -> Option<Stats> {
-        let process = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?;
-        let stat = process.stat().ok()?;
-        let ticks = stat.utime + stat.stime;
+        let tree = tree(i32::try_from(pid).ok()?);
+        if tree.is_empty() {
+            return None;
+        }
+        let stats: Vec<_> = tree.iter().filter_map(|p| p.stat().ok()).collect();
+        let ticks: u64 = stats.iter().map(|s| s.utime + s.stime).sum();
+        let page = rustix::param::page_size() as u64;
+        let memory_bytes: u64 = stats.iter().map(|s| s.rss * page).sum();
         let now = Instant::now();
-        let memory_bytes = process
-            .status()
-            .ok()
-            .and_then(|s| s.vmrss)
-            .map_or(0, |kib| kib * 1024);
         let before = self.last.replace((pid, ticks, now));
         let (last_pid, last_ticks, at) = before?;
         if last_pid != pid {
@@ -283,6 +283,30 @@ impl Usage {
                 .map_or(0, |m| m.mem_total),
         })
     }
+}
+
+/// Processes counted at most in one native service's figures.
+const MAX_TREE: usize = 256;
+
+/// `pid` and its descendants: a dev server's workers (`npm run dev` and its node) count with
+/// it. Read from each thread's `children` list, so only the tree is visited, not all of /proc.
+fn tree(pid: i32) -> Vec<procfs::process::Process> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(next) = queue.pop() {
+        if found.len() >= MAX_TREE {
+            break;
+        }
+        let Ok(process) = procfs::process::Process::new(next) else {
+            continue;
+        };
+        for task in process.tasks().into_iter().flatten().flatten() {
+            let children = task.children().unwrap_or_default();
+            queue.extend(children.into_iter().filter_map(|c| i32::try_from(c).ok()));
+        }
+        found.push(process);
+    }
+    found
 }
 
 /// The pid of a running native process.
@@ -429,10 +453,13 @@ mod tests {
         assert_eq!(down.output.as_deref(), Some("refused"));
     }
 
+    /// The busy loop runs in a child of the watched shell: descendants count.
     #[tokio::test]
-    async fn usage_of_a_busy_process() {
+    async fn usage_of_a_busy_process_tree() {
         let mut child = tokio::process::Command::new("/bin/sh")
-            .args(["-c", "while :; do :; done"])
+            .args(["-c", "sh -c 'while :; do :; done'; true"])
+            // The shell reports its child's end ("Terminated") there.
+            .stderr(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("spawn");
@@ -447,6 +474,10 @@ mod tests {
         let stats = usage.sample(pid).expect("sample");
         assert!(stats.cpu_percent > 10.0, "a busy loop uses CPU: {stats:?}");
         assert!(stats.memory_bytes > 0);
+        // The grandchild is not ours to reap: end it through its parent's group.
+        let _ = std::process::Command::new("pkill")
+            .args(["-P", &pid.to_string()])
+            .status();
         let _ = child.kill().await;
     }
 }
