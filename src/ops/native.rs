@@ -150,7 +150,6 @@ pub async fn perform(native: &Native, action: Action) -> Result<String, String> 
         Control::Restart => matches!(s, State::Running { pid } if Some(*pid) != before),
     };
     let mut status = sup.watch_status();
-    status.mark_unchanged();
     sup.control(control);
     match tokio::time::timeout(ACTION_WAIT, status.wait_for(|s| done(&s.state))).await {
         Ok(Ok(_)) => Ok(format!(

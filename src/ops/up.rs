@@ -112,16 +112,11 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     );
     // The TUI needs a terminal on both ends; in a script `up` ends here as with --no-tui.
     let tui = !up.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    if running.is_empty() {
-        return if tui {
-            crate::tui::run_with(project, running).await
-        } else {
-            Ok(exit::OK)
-        };
-    }
     // Native services live as long as this devtui: in the TUI, or in the foreground.
     let code = if tui {
         crate::tui::run_with(project, running.clone()).await
+    } else if running.is_empty() {
+        Ok(exit::OK)
     } else {
         super::native::foreground(&running, &project.secrets).await
     };
