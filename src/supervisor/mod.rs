@@ -350,22 +350,17 @@ async fn end_child(child: &mut Child, grace: Duration) -> String {
     }
 }
 
-/// How a wait between runs ended.
-enum Between {
-    StartNow,
-    Shutdown,
-}
-
-/// Stays stopped until the user starts the process again or the supervisor shuts down.
+/// Stays stopped until the user starts the process again (`Now`) or the supervisor shuts
+/// down (`Shutdown`).
 async fn stay_stopped(
     control: &mut mpsc::UnboundedReceiver<Control>,
     cancel: &CancellationToken,
-) -> Between {
+) -> Next {
     loop {
         match next_wake(control, cancel).await {
-            Wake::Shutdown => return Between::Shutdown,
+            Wake::Shutdown => return Next::Shutdown,
             Wake::Control(Control::Stop) => {}
-            Wake::Control(Control::Start | Control::Restart) => return Between::StartNow,
+            Wake::Control(Control::Start | Control::Restart) => return Next::Now,
         }
     }
 }
@@ -451,11 +446,11 @@ async fn supervise(
                         shared.push(Stream::Supervisor, format!("{} stopped: {exit}", spec.name));
                         shut_down(exit, restarts);
                         match stay_stopped(&mut control, &cancel).await {
-                            Between::StartNow => {
+                            Next::Shutdown => return,
+                            Next::Now | Next::Elapsed => {
                                 delay = spec.backoff_initial;
                                 continue;
                             }
-                            Between::Shutdown => return,
                         }
                     }
                 }
@@ -487,7 +482,7 @@ async fn supervise(
     }
 }
 
-/// What follows a restart backoff.
+/// What follows a wait between runs.
 enum Next {
     /// The backoff ran out: restart (a crash restart).
     Elapsed,
@@ -496,52 +491,29 @@ enum Next {
     Shutdown,
 }
 
-/// Waits out a restart backoff. A stop request keeps the process down (`stopped` reports
-/// it) until a start; a shutdown ends supervision (`stopped` reports that too).
+/// Waits out a restart backoff, unless the user or a shutdown cuts it short. A stop request
+/// keeps the process down (`stopped` reports it) until a start; a shutdown ends supervision
+/// (`stopped` reports that too).
 async fn between_runs(
     control: &mut mpsc::UnboundedReceiver<Control>,
     cancel: &CancellationToken,
     delay: Duration,
     stopped: &(dyn Fn() + Sync),
 ) -> Next {
-    match backoff(control, cancel, delay).await {
-        Backoff::Elapsed => Next::Elapsed,
-        Backoff::StartNow => Next::Now,
-        Backoff::Stop => {
+    let wake = tokio::select! {
+        _ = tokio::time::sleep(delay) => return Next::Elapsed,
+        wake = next_wake(control, cancel) => wake,
+    };
+    match wake {
+        Wake::Control(Control::Start | Control::Restart) => Next::Now,
+        Wake::Control(Control::Stop) => {
             stopped();
-            match stay_stopped(control, cancel).await {
-                Between::StartNow => Next::Now,
-                Between::Shutdown => Next::Shutdown,
-            }
+            stay_stopped(control, cancel).await
         }
-        Backoff::Shutdown => {
+        Wake::Shutdown => {
             stopped();
             Next::Shutdown
         }
-    }
-}
-
-/// How a restart backoff ended.
-enum Backoff {
-    Elapsed,
-    StartNow,
-    Stop,
-    Shutdown,
-}
-
-/// Waits out a restart backoff, unless the user or a shutdown cuts it short.
-async fn backoff(
-    control: &mut mpsc::UnboundedReceiver<Control>,
-    cancel: &CancellationToken,
-    delay: Duration,
-) -> Backoff {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => Backoff::Elapsed,
-        wake = next_wake(control, cancel) => match wake {
-            Wake::Control(Control::Start | Control::Restart) => Backoff::StartNow,
-            Wake::Control(Control::Stop) => Backoff::Stop,
-            Wake::Shutdown => Backoff::Shutdown,
-        },
     }
 }
 

@@ -76,20 +76,19 @@ pub fn status_of(
     probe: &Probe,
     started_at: Option<&str>,
 ) -> ServiceStatus {
-    let (state, exit, note) = match &status.state {
-        State::Starting => (ContainerState::Created, None, None),
-        State::Running { .. } => (ContainerState::Running, None, None),
+    // What the supervisor says of a process that is not running, in the probe's place.
+    let (state, note) = match &status.state {
+        State::Starting => (ContainerState::Created, None),
+        State::Running { .. } => (ContainerState::Running, None),
         State::Backoff { last_exit, delay } => (
             ContainerState::Restarting,
-            None,
             Some(format!("{last_exit}; restarting in {delay:?}")),
         ),
         State::SpawnFailed { error, delay } => (
             ContainerState::Restarting,
-            None,
             Some(format!("{error}; retrying in {delay:?}")),
         ),
-        State::Stopped { exit } => (ContainerState::Exited, Some(exit.clone()), None),
+        State::Stopped { exit } => (ContainerState::Exited, Some(exit.clone())),
     };
     let running = state == ContainerState::Running;
     let image = match &status.state {
@@ -105,9 +104,7 @@ pub fn status_of(
         container_name: None,
         state,
         health: if running { probe.health } else { Health::None },
-        last_probe_output: note
-            .or(exit)
-            .or_else(|| probe.output.clone().filter(|_| running)),
+        last_probe_output: note.or_else(|| probe.output.clone().filter(|_| running)),
         exit_code: None,
         restarts: u64::from(status.restarts),
         ports: native.ports.clone(),
@@ -279,8 +276,8 @@ impl Usage {
         Some(Stats {
             cpu_percent,
             memory_bytes,
-            memory_limit: <procfs::Meminfo as procfs::Current>::current()
-                .map_or(0, |m| m.mem_total),
+            // No cgroup limit (0, as for a container without one); nothing shows it.
+            memory_limit: 0,
         })
     }
 }

@@ -1,5 +1,7 @@
 //! `update`: the only place the TUI state changes. No I/O: work goes out as `Effect`s.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
@@ -577,7 +579,7 @@ fn keep_selection_visible(state: &mut State) {
 
 fn open_merged(state: &mut State) {
     let sources: Vec<String> = if state.marked.is_empty() {
-        state.services.iter().map(|r| r.name.clone()).collect()
+        service_names(state)
     } else {
         // Dependency order, as on the dashboard.
         state
@@ -716,26 +718,10 @@ fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
             state.engine = EngineLink::Unreachable { error, retry_in };
             // Every container stream died with the engine; they restart from the snapshot on
             // reconnect. Native services go on.
-            let natives = &state.natives;
-            let gone = |service: &String| !natives.contains(service);
-            let logs: Vec<String> = state
-                .log_streams
-                .keys()
-                .filter(|s| gone(s))
-                .cloned()
-                .collect();
-            let stats: Vec<String> = state
-                .stats_streams
-                .keys()
-                .filter(|s| gone(s))
-                .cloned()
-                .collect();
-            for service in logs {
-                state.log_streams.remove(&service);
+            for service in remove_container_streams(&mut state.log_streams, &state.natives) {
                 fx.push(Effect::StopLogs { service });
             }
-            for service in stats {
-                state.stats_streams.remove(&service);
+            for service in remove_container_streams(&mut state.stats_streams, &state.natives) {
                 fx.push(Effect::StopStats { service });
             }
         }
@@ -750,6 +736,23 @@ fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
             }
         }
     }
+}
+
+/// Removes the streams of containers from `streams` (native services' go on) and returns
+/// their services.
+fn remove_container_streams<V>(
+    streams: &mut BTreeMap<String, V>,
+    natives: &BTreeSet<String>,
+) -> Vec<String> {
+    let gone: Vec<String> = streams
+        .keys()
+        .filter(|s| !natives.contains(*s))
+        .cloned()
+        .collect();
+    for service in &gone {
+        streams.remove(service);
+    }
+    gone
 }
 
 /// Puts the rows in the model's dependency order; containers the model does not list stay,
