@@ -423,10 +423,7 @@ async fn event_loop(
                 Some(Err(e)) => return Err(anyhow::Error::new(e).context("reading the terminal")),
                 None => return Ok(Exit::Quit),
             },
-            Some(update) = watcher.rx.recv() => {
-                model.start_loading();
-                Msg::Engine(update)
-            }
+            Some(update) = watcher.rx.recv() => model.engine_answered(update),
             loaded = model.loaded() => {
                 model = Model::Loaded;
                 match loaded {
@@ -470,7 +467,7 @@ async fn event_loop(
                 break;
             }
             let queued = match watcher.rx.try_recv() {
-                Ok(update) => Msg::Engine(update),
+                Ok(update) => model.engine_answered(update),
                 Err(_) => match rx.try_recv() {
                     Ok(msg) => msg,
                     Err(_) => break,
@@ -527,6 +524,13 @@ enum Model {
 }
 
 impl Model {
+    /// Every engine update goes through here, the ones drained from the queue too: the first
+    /// may well arrive in a drain, and a quiet engine sends no second one to start the load.
+    fn engine_answered(&mut self, update: EngineUpdate) -> Msg {
+        self.start_loading();
+        Msg::Engine(update)
+    }
+
     /// Asks compose for the model, once the engine has answered (snapshot sent or engine
     /// unreachable): the first frame shows the containers without waiting for compose.
     fn start_loading(&mut self) {
