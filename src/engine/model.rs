@@ -3,10 +3,10 @@
 //! These types are the contract between the engine layer (which fills them from inspect and
 //! the event stream) and its consumers (`ops::status`, `ops::up`, the TUI).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Lifecycle state of a service's container, as the engine reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerState {
     /// No container exists for the service.
@@ -21,7 +21,7 @@ pub enum ContainerState {
 }
 
 /// Health as reported by the container's healthcheck.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {
     /// The service has no healthcheck.
@@ -32,7 +32,7 @@ pub enum Health {
 }
 
 /// A port published on the host.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedPort {
     pub host_ip: String,
     pub host_port: u16,
@@ -68,7 +68,7 @@ impl PublishedPort {
 }
 
 /// Everything devtui shows about one service.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub service: String,
     pub container_id: Option<String>,

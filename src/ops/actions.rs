@@ -17,7 +17,8 @@ use crate::engine::{ContainerState, ServiceStatus, watch};
 use crate::exit::{self, Failure};
 
 /// An action on one service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Action {
     Restart,
     Stop,
@@ -232,6 +233,16 @@ pub async fn run(project: &ProjectArgs, action: Action, args: ServiceArgs) -> an
         eprintln!("devtui: nothing done");
         return Ok(exit::FAILED);
     }
+    let failed = |e: String| {
+        Failure::new(
+            exit::FAILED,
+            format!("{} {}: {e}", action.verb(), args.service),
+        )
+    };
+    if let Some(result) = super::native_control::act(&target.project, &args.service, action).await {
+        println!("{}", result.map_err(failed)?);
+        return Ok(exit::OK);
+    }
     let message = target
         .perform(&args.service, action, |line| eprintln!("{line}"))
         .await
@@ -239,10 +250,7 @@ pub async fn run(project: &ProjectArgs, action: Action, args: ServiceArgs) -> an
             Error::NoContainer { .. } | Error::NoPort { .. } => {
                 Failure::new(exit::FAILED, e.to_string())
             }
-            other => Failure::new(
-                exit::FAILED,
-                format!("{} {}: {other}", action.verb(), args.service),
-            ),
+            other => failed(other.to_string()),
         })?;
     println!("{message}");
     Ok(exit::OK)

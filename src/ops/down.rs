@@ -5,6 +5,7 @@ use crate::cli::{DownArgs, ProjectArgs};
 use crate::engine::compose::{self, Compose};
 use crate::engine::watch;
 use crate::exit::{self, Failure};
+use crate::ops::actions::Action;
 use crate::project;
 
 /// `devtui down [--volumes]`: returns the exit code, or a `Failure`.
@@ -30,6 +31,28 @@ pub async fn run(args: &ProjectArgs, down: DownArgs) -> anyhow::Result<i32> {
             (Compose::by_name(&name), name)
         }
     };
+    // Native services would lose what they depend on: their devtui stops them first (and
+    // stays open, showing them stopped).
+    if let Some(remote) = super::native_control::status(&name).await {
+        for native in &remote.services {
+            match super::native_control::act(&name, &native.service, Action::Stop).await {
+                Some(Ok(message)) => {
+                    eprintln!(
+                        "devtui: {message} (native, in the devtui with pid {})",
+                        remote.pid
+                    )
+                }
+                Some(Err(e)) => {
+                    return Err(Failure::new(
+                        exit::FAILED,
+                        format!("cannot stop {} (native): {e}", native.service),
+                    )
+                    .into());
+                }
+                None => {}
+            }
+        }
+    }
     let mut args = vec!["down", "--remove-orphans"];
     if down.volumes {
         args.push("--volumes");

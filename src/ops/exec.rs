@@ -21,6 +21,19 @@ pub async fn run(project: &ProjectArgs, args: ExecArgs) -> anyhow::Result<i32> {
         _ => None,
     };
     let Some(container) = container else {
+        if let Some(remote) = super::native_control::status(&target.project).await
+            && let Some(native) = remote.get(&args.service)
+        {
+            return Err(Failure::new(
+                exit::FAILED,
+                format!(
+                    "{} runs natively ({}) under the devtui with pid {}: there is no container \
+                     to open a shell in",
+                    args.service, native.image, remote.pid
+                ),
+            )
+            .into());
+        }
         let state = status
             .map(|s| format!("{:?}", s.state).to_lowercase())
             .unwrap_or_else(|| "not created".into());

@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod down;
 pub mod exec;
 pub mod native;
+pub mod native_control;
 pub mod preflight;
 pub mod status;
 pub mod up;

@@ -49,12 +49,21 @@ pub async fn run(args: &ProjectArgs, json: bool) -> anyhow::Result<i32> {
         Some(p) => p.name.clone(),
         None => project::name_hint(&loc),
     };
-    let statuses = watch::snapshot(&docker, &name).await.map_err(|e| {
+    let mut statuses = watch::snapshot(&docker, &name).await.map_err(|e| {
         Failure::new(
             exit::NO_ENGINE,
             format!("the engine failed to list containers: {e}"),
         )
     })?;
+    // Services another devtui runs natively: the engine does not know them.
+    if let Some(remote) = super::native_control::status(&name).await {
+        statuses.extend(remote.services.into_iter().map(|mut s| {
+            if let Some(p) = &model {
+                s.image = p.secrets.mask(&s.image).into_owned();
+            }
+            s
+        }));
+    }
     let report = build_report(&name, model.as_ref(), statuses);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

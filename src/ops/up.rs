@@ -75,6 +75,12 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
         ))
         .into());
     }
+    // Before anything is touched: a second devtui for the same project stops here.
+    let control = if natives.is_empty() {
+        None
+    } else {
+        Some(super::native_control::claim(&project.name)?)
+    };
     let (ports, disk) = tokio::join!(
         preflight::ports(&docker, &endpoint, &project.name, &port_owners),
         preflight::disk(&docker, &endpoint, &project.working_dir)
@@ -100,6 +106,8 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     };
     let left = Duration::from_secs(up.timeout).saturating_sub(started.elapsed());
     let running = super::native::start_all(&project, &natives, left).await?;
+    // Other devtui commands (status, restart, down...) reach them through it.
+    let control = control.map(|c| c.serve(&running));
     statuses.extend(running.iter().map(|n| super::native::status(n)));
 
     let report = super::status::build_report(&project.name, None, statuses);
@@ -120,6 +128,7 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     } else {
         super::native::foreground(&running, &project.secrets).await
     };
+    drop(control);
     super::native::stop_all(&running).await;
     code
 }

@@ -1,0 +1,413 @@
+//! Native services live inside the devtui that started them, and the engine knows nothing of
+//! them. So that `devtui status`, `restart`, `stop`, `start`, `open`, `exec` and `down` run
+//! from another terminal still see and reach them, that devtui answers on a Unix socket (as
+//! overmind does with `.overmind.sock`): one per compose project name, the engine's own key
+//! for a project, in a 0700 directory under the state directory. One JSON line asks, one
+//! answers.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+use crate::engine::ServiceStatus;
+use crate::exit::{self, Failure};
+use crate::ops::actions::Action;
+use crate::supervisor::observe::{self, Native};
+
+/// A request line longer than this is not one of ours.
+const MAX_REQUEST: u64 = 64 * 1024;
+/// Status is answered from memory; an action waits for the process (`native::perform`).
+const STATUS_WAIT: Duration = Duration::from_secs(5);
+const ACTION_WAIT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "request", rename_all = "lowercase")]
+enum Request {
+    Status,
+    Act { service: String, action: Action },
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "lowercase")]
+enum Reply {
+    Status {
+        pid: u32,
+        services: Vec<ServiceStatus>,
+    },
+    Done {
+        message: String,
+    },
+    Failed {
+        error: String,
+    },
+    /// The service is not one of this devtui's native services.
+    Unknown,
+}
+
+/// The native services another devtui runs for a project.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// That devtui's process id.
+    pub pid: u32,
+    pub services: Vec<ServiceStatus>,
+}
+
+impl Remote {
+    pub fn get(&self, service: &str) -> Option<&ServiceStatus> {
+        self.services.iter().find(|s| s.service == service)
+    }
+}
+
+/// The socket of `project`'s native services.
+pub fn socket_path(project: &str) -> PathBuf {
+    crate::paths::state_dir()
+        .join("native")
+        .join(format!("{project}.sock"))
+}
+
+/// The socket file, removed when devtui stops answering on it.
+struct SocketFile(PathBuf);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// `project`'s socket, bound but not answering yet: `up` takes it before it touches
+/// anything, so that a second devtui for the same project fails first.
+pub struct Claim {
+    listener: UnixListener,
+    file: SocketFile,
+}
+
+/// Answers while it lives; dropping it stops answering and removes the socket.
+pub struct Server {
+    _file: SocketFile,
+    _stop: DropGuard,
+}
+
+/// Takes `project`'s socket. Fails when another live devtui answers there; a socket left by
+/// a devtui that was killed is replaced.
+pub fn claim(project: &str) -> Result<Claim, Failure> {
+    claim_at(&socket_path(project), project)
+}
+
+fn claim_at(path: &Path, project: &str) -> Result<Claim, Failure> {
+    let failure = |what: &str, e: std::io::Error| {
+        Failure::new(exit::FAILED, format!("{what} {}: {e}", path.display()))
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| failure("cannot create", e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| failure("cannot restrict", e))?;
+    }
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(Failure::new(
+            exit::FAILED,
+            format!(
+                "another devtui already runs native services of project {project} \
+                 (it answers on {}); quit it first, or see them with `devtui status`",
+                path.display()
+            ),
+        ));
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(failure("cannot replace the stale socket", e)),
+    }
+    let listener = UnixListener::bind(path).map_err(|e| failure("cannot listen on", e))?;
+    Ok(Claim {
+        listener,
+        file: SocketFile(path.to_path_buf()),
+    })
+}
+
+impl Claim {
+    /// Answers for `natives` from now on.
+    pub fn serve(self, natives: &[Arc<Native>]) -> Server {
+        let Claim { listener, file } = self;
+        let cancel = CancellationToken::new();
+        let latest = Arc::new(Mutex::new(HashMap::new()));
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        for native in natives {
+            observe::watch(native.clone(), cancel.child_token(), tx.clone(), |s| s);
+        }
+        let store = latest.clone();
+        tokio::spawn(async move {
+            while let Some(status) = rx.recv().await {
+                let status: ServiceStatus = status;
+                if let Ok(mut map) = store.lock() {
+                    map.insert(status.service.clone(), status);
+                }
+            }
+        });
+        let natives: Arc<[Arc<Native>]> = natives.into();
+        let stop = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                let stream = tokio::select! {
+                    () = stop.cancelled() => return,
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            // Out of descriptors, say: wait rather than spin.
+                            tracing::warn!(error = %e, "native control socket: accept failed");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    },
+                };
+                let (natives, latest) = (natives.clone(), latest.clone());
+                tokio::spawn(stop.child_token().run_until_cancelled_owned(async move {
+                    if let Err(e) = answer(stream, &natives, &latest).await {
+                        tracing::debug!(error = %e, "native control socket: request failed");
+                    }
+                }));
+            }
+        });
+        Server {
+            _file: file,
+            _stop: cancel.drop_guard(),
+        }
+    }
+}
+
+async fn answer(
+    stream: UnixStream,
+    natives: &[Arc<Native>],
+    latest: &Mutex<HashMap<String, ServiceStatus>>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    BufReader::new(read.take(MAX_REQUEST))
+        .read_line(&mut line)
+        .await?;
+    let reply = match serde_json::from_str::<Request>(&line) {
+        Err(e) => Reply::Failed {
+            error: format!("not a request: {e}"),
+        },
+        Ok(Request::Status) => {
+            let map = latest.lock().map(|m| m.clone()).unwrap_or_default();
+            Reply::Status {
+                pid: std::process::id(),
+                // In the order `up` started them, each as last reported (or as started).
+                services: natives
+                    .iter()
+                    .map(|n| {
+                        map.get(&n.service.name)
+                            .cloned()
+                            .unwrap_or_else(|| super::native::status(n))
+                    })
+                    .collect(),
+            }
+        }
+        Ok(Request::Act { service, action }) => {
+            match natives.iter().find(|n| n.service.name == service) {
+                None => Reply::Unknown,
+                Some(native) => match super::native::perform(native, action).await {
+                    Ok(message) => Reply::Done { message },
+                    Err(error) => Reply::Failed { error },
+                },
+            }
+        }
+    };
+    let mut text = serde_json::to_string(&reply).map_err(std::io::Error::other)?;
+    text.push('\n');
+    write.write_all(text.as_bytes()).await
+}
+
+/// Sends `request` to the devtui answering on `path`: `None` when none does (no socket, or
+/// one left by a devtui that is gone).
+async fn ask(path: &Path, request: &Request, wait: Duration) -> Option<Result<Reply, String>> {
+    let mut stream = UnixStream::connect(path).await.ok()?;
+    let exchange = async {
+        let mut text = serde_json::to_string(request).map_err(|e| e.to_string())?;
+        text.push('\n');
+        stream
+            .write_all(text.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut line = String::new();
+        BufReader::new(stream)
+            .read_line(&mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        serde_json::from_str::<Reply>(&line).map_err(|e| format!("unexpected answer: {e}"))
+    };
+    Some(match tokio::time::timeout(wait, exchange).await {
+        Ok(reply) => reply.map_err(|e| format!("the devtui on {}: {e}", path.display())),
+        Err(_) => Err(format!(
+            "the devtui on {} did not answer within {wait:?}",
+            path.display()
+        )),
+    })
+}
+
+/// The native services another devtui runs for `project`, if one does.
+pub async fn status(project: &str) -> Option<Remote> {
+    status_at(&socket_path(project)).await
+}
+
+async fn status_at(path: &Path) -> Option<Remote> {
+    match ask(path, &Request::Status, STATUS_WAIT).await? {
+        Ok(Reply::Status { pid, services }) => Some(Remote { pid, services }),
+        Ok(other) => {
+            tracing::debug!(reply = ?other, "native control socket: not a status");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "native control socket");
+            None
+        }
+    }
+}
+
+/// Performs `action` on `service` in the devtui that runs it natively: `None` when no
+/// devtui runs `service` natively, else that devtui's message or error.
+pub async fn act(project: &str, service: &str, action: Action) -> Option<Result<String, String>> {
+    act_at(&socket_path(project), service, action).await
+}
+
+async fn act_at(path: &Path, service: &str, action: Action) -> Option<Result<String, String>> {
+    let request = Request::Act {
+        service: service.to_string(),
+        action,
+    };
+    match ask(path, &request, ACTION_WAIT).await? {
+        Ok(Reply::Done { message }) => Some(Ok(message)),
+        Ok(Reply::Failed { error }) => Some(Err(error)),
+        Ok(Reply::Unknown) => None,
+        Ok(Reply::Status { .. }) => Some(Err("unexpected answer: a status".into())),
+        Err(e) => Some(Err(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_replies_read_as_json_lines() {
+        let request = Request::Act {
+            service: "gaian".into(),
+            action: Action::Restart,
+        };
+        let text = serde_json::to_string(&request).unwrap();
+        assert_eq!(
+            text,
+            r#"{"request":"act","service":"gaian","action":"restart"}"#
+        );
+        assert!(matches!(
+            serde_json::from_str::<Request>(r#"{"request":"status"}"#),
+            Ok(Request::Status)
+        ));
+        assert!(serde_json::from_str::<Request>(r#"{"request":"act","service":"x"}"#).is_err());
+    }
+
+    fn sleeper() -> Arc<Native> {
+        let service = crate::project::native::NativeService {
+            name: "sleeper".into(),
+            command: vec!["sleep".into(), "600".into()],
+            environment: vec![],
+            healthcheck: None,
+            working_dir: std::env::temp_dir(),
+        };
+        let supervisor = crate::supervisor::Supervisor::start(service.spec().unwrap());
+        Arc::new(Native {
+            service,
+            supervisor,
+            ports: vec![],
+        })
+    }
+
+    async fn running_pid(path: &Path) -> u32 {
+        for _ in 0..100 {
+            let remote = status_at(path).await.expect("answers");
+            if let Some(pid) = remote.get("sleeper").and_then(|s| {
+                (s.state == crate::engine::ContainerState::Running)
+                    .then(|| s.image.split_whitespace().nth(2)?.parse().ok())
+                    .flatten()
+            }) {
+                return pid;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sleeper never ran")
+    }
+
+    #[tokio::test]
+    async fn another_process_sees_and_controls_the_native_services() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("native").join("demo.sock");
+        let native = sleeper();
+        let server = claim_at(&path, "demo")
+            .expect("claims")
+            .serve(std::slice::from_ref(&native));
+        let mode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+
+        let first = running_pid(&path).await;
+        let remote = status_at(&path).await.unwrap();
+        assert_eq!(remote.pid, std::process::id());
+        assert_eq!(
+            act_at(&path, "sleeper", Action::Restart).await,
+            Some(Ok("sleeper restarted".into()))
+        );
+        assert_ne!(running_pid(&path).await, first, "a new process");
+        assert_eq!(
+            act_at(&path, "sleeper", Action::Stop).await,
+            Some(Ok("sleeper stopped".into()))
+        );
+        assert!(matches!(
+            native.supervisor.status().state,
+            crate::supervisor::State::Stopped { .. }
+        ));
+        assert_eq!(
+            act_at(&path, "postgres", Action::Stop).await,
+            None,
+            "not native here"
+        );
+        let rebuild = act_at(&path, "sleeper", Action::Rebuild).await;
+        assert!(matches!(rebuild, Some(Err(e)) if e.contains("natively")));
+
+        let again = claim_at(&path, "demo")
+            .err()
+            .expect("one devtui per project");
+        assert!(
+            again
+                .message
+                .contains("already runs native services of project demo")
+        );
+
+        drop(server);
+        assert!(!path.exists(), "the socket goes with the server");
+        assert!(status_at(&path).await.is_none());
+        native.supervisor.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_socket_left_by_a_killed_devtui_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("demo.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(path.exists());
+        assert!(status_at(&path).await.is_none(), "nobody answers");
+        let _server = claim_at(&path, "demo")
+            .expect("replaces the stale socket")
+            .serve(&[]);
+        let remote = status_at(&path).await.expect("answers now");
+        assert!(remote.services.is_empty());
+    }
+}
