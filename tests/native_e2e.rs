@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -143,18 +144,14 @@ fn native_gaian_in_the_tui_restarts_and_stops_with_it() {
     });
 
     // The CLI in another terminal reaches it through this devtui, and the row follows.
-    let out = devtui(cwd.path(), data.path())
-        .env("XDG_STATE_HOME", cwd.path().join("state"))
-        .envs(ports.env())
-        .args(["-p", &project, "stop", "gaian", "--yes"])
-        .output()
-        .expect("devtui stop");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "gaian stopped");
+    let cli = Cli {
+        cwd: cwd.path(),
+        data: data.path(),
+        project: &project,
+        ports: &ports,
+        state: Some(cwd.path().join("state")),
+    };
+    cli.ok(&["stop", "gaian", "--yes"], "gaian stopped");
     term.wait_for("gaian stopped from the CLI", |s| {
         row(s, "gaian (native)").is_some_and(|r| r.contains("exited"))
     });
@@ -167,54 +164,71 @@ fn native_gaian_in_the_tui_restarts_and_stops_with_it() {
     assert!(health(ports.gaian).is_none(), "gaian stopped with devtui");
 }
 
-/// `devtui ARGS` from another terminal on the same project: (exit code, stdout, stderr).
-fn cli(
-    cwd: &std::path::Path,
-    data: &std::path::Path,
-    project: &str,
-    ports: &Ports,
-    args: &[&str],
-) -> (Option<i32>, String, String) {
-    let out = devtui(cwd, data)
-        .envs(ports.env())
-        .args(["-p", project])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run devtui");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+/// Another terminal on the same project: `devtui -p PROJECT ARGS`, the same environment.
+struct Cli<'a> {
+    cwd: &'a Path,
+    data: &'a Path,
+    project: &'a str,
+    ports: &'a Ports,
+    /// XDG_STATE_HOME, where the devtui under test was given one.
+    state: Option<PathBuf>,
 }
 
-/// gaian's entry in `devtui status --json`, once `ready` accepts it.
-fn gaian_status(
-    cwd: &std::path::Path,
-    data: &std::path::Path,
-    project: &str,
-    ports: &Ports,
-    ready: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (code, stdout, stderr) = cli(cwd, data, project, ports, &["status", "--json"]);
-        assert_eq!(code, Some(0), "{stderr}");
-        let report: serde_json::Value = serde_json::from_str(&stdout).expect("status JSON");
-        let gaian = report["services"]
-            .as_array()
-            .and_then(|all| all.iter().find(|s| s["service"] == "gaian"))
-            .cloned()
-            .unwrap_or_default();
-        if ready(&gaian) {
-            return gaian;
+impl Cli<'_> {
+    /// (exit code, stdout, stderr)
+    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let mut cmd = devtui(self.cwd, self.data);
+        if let Some(state) = &self.state {
+            cmd.env("XDG_STATE_HOME", state);
         }
-        assert!(
-            Instant::now() < deadline,
-            "gaian never as expected:\n{stdout}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
+        let out = cmd
+            .envs(self.ports.env())
+            .args(["-p", self.project])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run devtui");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs `args`, which must succeed and print `said`.
+    fn ok(&self, args: &[&str], said: &str) {
+        let (code, stdout, stderr) = self.run(args);
+        assert_eq!((code, stdout.trim()), (Some(0), said), "{args:?}: {stderr}");
+    }
+
+    /// Runs `args`, which must fail (exit 1) saying `why`.
+    fn fails(&self, args: &[&str], why: &str) {
+        let (code, _, stderr) = self.run(args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
+
+    /// gaian's entry in `devtui status --json`, once `ready` accepts it.
+    fn gaian(&self, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (code, stdout, stderr) = self.run(&["status", "--json"]);
+            assert_eq!(code, Some(0), "{stderr}");
+            let report: serde_json::Value = serde_json::from_str(&stdout).expect("status JSON");
+            let gaian = report["services"]
+                .as_array()
+                .and_then(|all| all.iter().find(|s| s["service"] == "gaian"))
+                .cloned()
+                .unwrap_or_default();
+            if ready(&gaian) {
+                return gaian;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gaian never as expected:\n{stdout}"
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
     }
 }
 
@@ -277,81 +291,35 @@ fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
     assert!(!table.contains(password), "secret leaked:\n{table}");
 
     // Other devtui commands see it and act on it through the devtui that runs it.
+    let cli = Cli {
+        cwd: cwd.path(),
+        data: data.path(),
+        project: &project,
+        ports: &ports,
+        state: None,
+    };
     let healthy = |s: &serde_json::Value| s["state"] == "running" && s["health"] == "healthy";
-    let first = gaian_status(cwd.path(), data.path(), &project, &ports, healthy);
+    let first = cli.gaian(healthy);
     let image = first["image"].as_str().unwrap_or_default().to_string();
     assert!(image.starts_with("native: pid "), "{first}");
-    let (code, stdout, stderr) = cli(
-        cwd.path(),
-        data.path(),
-        &project,
-        &ports,
-        &["restart", "gaian", "--yes"],
-    );
-    assert_eq!(
-        (code, stdout.trim()),
-        (Some(0), "gaian restarted"),
-        "{stderr}"
-    );
-    let again = gaian_status(cwd.path(), data.path(), &project, &ports, |s| {
-        healthy(s) && s["image"].as_str() != Some(image.as_str())
-    });
+    cli.ok(&["restart", "gaian", "--yes"], "gaian restarted");
+    let again = cli.gaian(|s| healthy(s) && s["image"].as_str() != Some(image.as_str()));
     assert_eq!(
         again["restarts"], 0,
         "a requested restart is not a crash: {again}"
     );
-    let (code, _, stderr) = cli(
-        cwd.path(),
-        data.path(),
-        &project,
-        &ports,
-        &["exec", "gaian", "true"],
-    );
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("gaian runs natively"), "{stderr}");
-    let (code, _, stderr) = cli(
-        cwd.path(),
-        data.path(),
-        &project,
-        &ports,
-        &["rebuild", "gaian", "--yes"],
-    );
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("nothing to build"), "{stderr}");
-    let (code, stdout, stderr) = cli(
-        cwd.path(),
-        data.path(),
-        &project,
-        &ports,
-        &["stop", "gaian", "--yes"],
-    );
-    assert_eq!(
-        (code, stdout.trim()),
-        (Some(0), "gaian stopped"),
-        "{stderr}"
-    );
+    cli.fails(&["exec", "gaian", "true"], "gaian runs natively");
+    cli.fails(&["rebuild", "gaian", "--yes"], "nothing to build");
+    cli.ok(&["stop", "gaian", "--yes"], "gaian stopped");
     assert!(
         health(ports.gaian).is_none(),
         "nothing listens once stopped"
     );
-    gaian_status(cwd.path(), data.path(), &project, &ports, |s| {
-        s["state"] == "exited"
-    });
-    let (code, stdout, stderr) = cli(
-        cwd.path(),
-        data.path(),
-        &project,
-        &ports,
-        &["start", "gaian"],
-    );
-    assert_eq!(
-        (code, stdout.trim()),
-        (Some(0), "gaian started"),
-        "{stderr}"
-    );
-    gaian_status(cwd.path(), data.path(), &project, &ports, healthy);
+    cli.gaian(|s| s["state"] == "exited");
+    cli.ok(&["start", "gaian"], "gaian started");
+    cli.gaian(healthy);
     // `down` stops it before the containers it needs go; its devtui stays.
-    let (code, _, stderr) = cli(cwd.path(), data.path(), &project, &ports, &["down"]);
+    let (code, _, stderr) = cli.run(&["down"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("gaian stopped (native"), "{stderr}");
     assert!(health(ports.gaian).is_none(), "stopped by down");
