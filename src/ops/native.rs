@@ -67,39 +67,39 @@ pub async fn start_all(
 
 /// Waits until the native service is healthy (or running, without a health URL).
 async fn wait_ready(native: &Arc<Native>, deadline: tokio::time::Instant) -> Result<(), String> {
-    let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-    let cancel = tokio_util::sync::CancellationToken::new();
-    let _stop = cancel.clone().drop_guard();
-    observe::watch(native.clone(), cancel, tx, |s| s);
-    let mut last: Option<ServiceStatus> = None;
-    loop {
-        let status = tokio::select! {
-            s = rx.recv() => s,
-            () = tokio::time::sleep_until(deadline) => {
-                let probe = last
-                    .and_then(|s| s.last_probe_output)
-                    .map(|p| format!(" (last probe: {p})"))
-                    .unwrap_or_default();
-                return Err(format!("was not healthy in time{probe}"));
-            }
-        };
-        let Some(status) = status else {
-            return Err("stopped being watched".into());
-        };
-        match (status.state, status.health) {
-            (ContainerState::Running, Health::Healthy | Health::None) => return Ok(()),
-            // It crashed or could not start: `up` fails rather than wait out the backoff.
-            (ContainerState::Restarting, _) => {
-                return Err(match native.supervisor.status().state {
-                    State::SpawnFailed { error, .. } => error,
-                    State::Backoff { last_exit, .. } => format!("failed: {last_exit}"),
-                    _ => "failed".into(),
-                });
-            }
-            _ => {}
+    let mut status = observe::subscribe(native);
+    // Ready, or crashed / unable to start: `up` fails rather than wait out the backoff.
+    let settled = |s: &ServiceStatus| {
+        matches!(
+            (s.state, s.health),
+            (ContainerState::Running, Health::Healthy | Health::None)
+                | (ContainerState::Restarting, _)
+        )
+    };
+    let outcome = tokio::time::timeout_at(deadline, status.wait_for(settled))
+        .await
+        .map(|settled| settled.map(|now| now.state == ContainerState::Restarting));
+    let crashed = match outcome {
+        Ok(Ok(crashed)) => crashed,
+        Ok(Err(_)) => return Err("stopped being watched".into()),
+        Err(_) => {
+            let probe = status
+                .borrow()
+                .last_probe_output
+                .as_ref()
+                .map(|p| format!(" (last probe: {p})"))
+                .unwrap_or_default();
+            return Err(format!("was not healthy in time{probe}"));
         }
-        last = Some(status);
+    };
+    if !crashed {
+        return Ok(());
     }
+    Err(match native.supervisor.status().state {
+        State::SpawnFailed { error, .. } => error,
+        State::Backoff { last_exit, .. } => format!("failed: {last_exit}"),
+        _ => "failed".into(),
+    })
 }
 
 fn last_lines(native: &Native) -> String {
@@ -168,20 +168,9 @@ pub async fn perform(native: &Native, action: Action) -> Result<String, String> 
     }
 }
 
-/// A just-started native service's row for `up`'s summary table.
-pub fn status(native: &Native) -> ServiceStatus {
-    let probe = observe::Probe {
-        health: if native.service.healthcheck.is_some() {
-            Health::Healthy
-        } else {
-            Health::None
-        },
-        output: None,
-    };
-    let now = time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .ok();
-    observe::status_of(native, &native.supervisor.status(), &probe, now.as_deref())
+/// The native service's row, as its observer last saw it.
+pub fn status(native: &Arc<Native>) -> ServiceStatus {
+    observe::subscribe(native).borrow().clone()
 }
 
 /// Without the TUI, native services run in the foreground, their output on stdout

@@ -5,10 +5,9 @@
 //! for a project, in a 0700 directory under the state directory. One JSON line asks, one
 //! answers.
 
-use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -19,7 +18,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use crate::engine::ServiceStatus;
 use crate::exit::{self, Failure};
 use crate::ops::actions::Action;
-use crate::supervisor::observe::{self, Native};
+use crate::supervisor::observe::Native;
 
 /// A request line longer than this is not one of ours.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -136,20 +135,6 @@ impl Claim {
     pub fn serve(self, natives: &[Arc<Native>]) -> Server {
         let Claim { listener, file } = self;
         let cancel = CancellationToken::new();
-        let latest = Arc::new(Mutex::new(HashMap::new()));
-        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
-        for native in natives {
-            observe::watch(native.clone(), cancel.child_token(), tx.clone(), |s| s);
-        }
-        let store = latest.clone();
-        tokio::spawn(async move {
-            while let Some(status) = rx.recv().await {
-                let status: ServiceStatus = status;
-                if let Ok(mut map) = store.lock() {
-                    map.insert(status.service.clone(), status);
-                }
-            }
-        });
         let natives: Arc<[Arc<Native>]> = natives.into();
         let stop = cancel.clone();
         tokio::spawn(async move {
@@ -166,9 +151,9 @@ impl Claim {
                         }
                     },
                 };
-                let (natives, latest) = (natives.clone(), latest.clone());
+                let natives = natives.clone();
                 tokio::spawn(stop.child_token().run_until_cancelled_owned(async move {
-                    if let Err(e) = answer(stream, &natives, &latest).await {
+                    if let Err(e) = answer(stream, &natives).await {
                         tracing::debug!(error = %e, "native control socket: request failed");
                     }
                 }));
@@ -181,11 +166,7 @@ impl Claim {
     }
 }
 
-async fn answer(
-    stream: UnixStream,
-    natives: &[Arc<Native>],
-    latest: &Mutex<HashMap<String, ServiceStatus>>,
-) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, natives: &[Arc<Native>]) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST))
@@ -195,21 +176,11 @@ async fn answer(
         Err(e) => Reply::Failed {
             error: format!("not a request: {e}"),
         },
-        Ok(Request::Status) => {
-            let map = latest.lock().map(|m| m.clone()).unwrap_or_default();
-            Reply::Status {
-                pid: std::process::id(),
-                // In the order `up` started them, each as last reported (or as started).
-                services: natives
-                    .iter()
-                    .map(|n| {
-                        map.get(&n.service.name)
-                            .cloned()
-                            .unwrap_or_else(|| super::native::status(n))
-                    })
-                    .collect(),
-            }
-        }
+        Ok(Request::Status) => Reply::Status {
+            pid: std::process::id(),
+            // In the order `up` started them.
+            services: natives.iter().map(super::native::status).collect(),
+        },
         Ok(Request::Act { service, action }) => {
             match natives.iter().find(|n| n.service.name == service) {
                 None => Reply::Unknown,
@@ -321,12 +292,7 @@ mod tests {
             healthcheck: None,
             working_dir: std::env::temp_dir(),
         };
-        let supervisor = crate::supervisor::Supervisor::start(service.spec().unwrap());
-        Arc::new(Native {
-            service,
-            supervisor,
-            ports: vec![],
-        })
+        Native::start_with_ports(service, vec![]).unwrap()
     }
 
     async fn running_pid(path: &Path) -> u32 {

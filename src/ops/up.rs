@@ -108,7 +108,7 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     let running = super::native::start_all(&project, &natives, left).await?;
     // Other devtui commands (status, restart, down...) reach them through it.
     let control = control.map(|c| c.serve(&running));
-    statuses.extend(running.iter().map(|n| super::native::status(n)));
+    statuses.extend(running.iter().map(super::native::status));
 
     let report = super::status::build_report(&project.name, None, statuses);
     print!("{}", super::status::table(&report));

@@ -2,11 +2,11 @@
 //! probe) and its resource use, in the same `ServiceStatus` and `Stats` shapes the engine
 //! layer reports for containers, so the dashboard and `up` treat both alike.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{State, Status, Supervisor};
@@ -29,20 +29,31 @@ pub struct Native {
     pub supervisor: Supervisor,
     /// The host ports it publishes (those of the compose service it replaces).
     pub ports: Vec<PublishedPort>,
+    /// Its status as its one observer keeps it (`subscribe`).
+    observed: OnceLock<watch::Receiver<ServiceStatus>>,
 }
 
 impl Native {
     /// Starts `service` under supervision.
     pub fn start(service: NativeService, project: &Project) -> std::io::Result<Arc<Native>> {
-        let supervisor = Supervisor::start(service.spec()?);
         let ports = project
             .service(&service.name)
             .map(published)
             .unwrap_or_default();
+        Native::start_with_ports(service, ports)
+    }
+
+    /// Starts `service` under supervision, publishing `ports`.
+    pub fn start_with_ports(
+        service: NativeService,
+        ports: Vec<PublishedPort>,
+    ) -> std::io::Result<Arc<Native>> {
+        let supervisor = Supervisor::start(service.spec()?);
         Ok(Arc::new(Native {
             service,
             supervisor,
             ports,
+            observed: OnceLock::new(),
         }))
     }
 }
@@ -64,13 +75,21 @@ fn published(service: &Service) -> Vec<PublishedPort> {
 
 /// What the health probe has seen since the process last started.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
-    pub health: Health,
-    pub output: Option<String>,
+struct Probe {
+    health: Health,
+    output: Option<String>,
+}
+
+impl Probe {
+    /// Nothing probed (a process that is not running).
+    const NONE: Probe = Probe {
+        health: Health::None,
+        output: None,
+    };
 }
 
 /// The native service as a dashboard row sees a container.
-pub fn status_of(
+fn status_of(
     native: &Native,
     status: &Status,
     probe: &Probe,
@@ -117,8 +136,27 @@ pub fn status_of(
     }
 }
 
-/// Reports the native service's status through `tx` whenever it changes (a supervisor
-/// transition or a probe with a different outcome), until `cancel` fires.
+/// The native service's status, kept up to date by one observer for every viewer (`up`, the
+/// TUI, other devtui commands), so the process is probed once however many look. The first
+/// call starts the observer; it ends with the supervisor.
+pub fn subscribe(native: &Arc<Native>) -> watch::Receiver<ServiceStatus> {
+    native
+        .observed
+        .get_or_init(|| {
+            let (tx, rx) = watch::channel(status_of(
+                native,
+                &native.supervisor.status(),
+                &Probe::NONE,
+                None,
+            ));
+            tokio::spawn(observe(native.clone(), tx));
+            rx
+        })
+        .clone()
+}
+
+/// Sends the native service's status through `tx` now and whenever it changes, until `cancel`
+/// fires.
 pub fn watch<M, F>(
     native: Arc<Native>,
     cancel: CancellationToken,
@@ -130,67 +168,75 @@ where
     F: Fn(ServiceStatus) -> M + Send + 'static,
 {
     tokio::spawn(async move {
-        let mut supervisor = native.supervisor.watch_status();
-        let client = reqwest::Client::builder()
-            .timeout(PROBE_TIMEOUT)
-            .no_proxy()
-            .build()
-            .ok();
-        let mut probe = Probe {
-            health: Health::None,
-            output: None,
-        };
-        let mut started_at: Option<String> = None;
-        // A restart can go by between two looks at the status: a new pid is a new start.
-        let mut started_pid: Option<u32> = None;
-        let mut last: Option<ServiceStatus> = None;
-        let mut probe_tick = tokio::time::interval(PROBE_INTERVAL);
-        probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut status = subscribe(&native);
         loop {
-            let status = supervisor.borrow_and_update().clone();
-            let running_pid = pid(&status);
-            let running = running_pid.is_some();
-            if !running {
-                started_at = None;
-                started_pid = None;
-                probe = Probe {
-                    health: Health::None,
-                    output: None,
-                };
-            } else if started_pid != running_pid {
-                started_pid = running_pid;
-                started_at = OffsetDateTime::now_utc()
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .ok();
-                probe = Probe {
-                    health: if native.service.healthcheck.is_some() {
-                        Health::Starting
-                    } else {
-                        Health::None
-                    },
-                    output: None,
-                };
-                probe_tick.reset_immediately();
+            let now = status.borrow_and_update().clone();
+            if tx.send(wrap(now)).await.is_err() {
+                return;
             }
-            let now = status_of(&native, &status, &probe, started_at.as_deref());
-            if last.as_ref() != Some(&now) {
-                if tx.send(wrap(now.clone())).await.is_err() {
-                    return;
-                }
-                last = Some(now);
-            }
-            let url = native.service.healthcheck.as_deref().filter(|_| running);
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                changed = supervisor.changed() => if changed.is_err() { return },
-                _ = probe_tick.tick(), if url.is_some() => {
-                    if let (Some(url), Some(client)) = (url, &client) {
-                        probe = next_probe(&probe, check(client, url).await);
-                    }
-                }
+                changed = status.changed() => if changed.is_err() { return },
             }
         }
     })
+}
+
+/// Follows a supervisor transition or a probe with a different outcome into `tx`.
+async fn observe(native: Arc<Native>, tx: watch::Sender<ServiceStatus>) {
+    let mut supervisor = native.supervisor.watch_status();
+    let client = reqwest::Client::builder()
+        .timeout(PROBE_TIMEOUT)
+        .no_proxy()
+        .build()
+        .ok();
+    let mut probe = Probe::NONE;
+    let mut started_at: Option<String> = None;
+    // A restart can go by between two looks at the status: a new pid is a new start.
+    let mut started_pid: Option<u32> = None;
+    let mut probe_tick = tokio::time::interval(PROBE_INTERVAL);
+    probe_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let status = supervisor.borrow_and_update().clone();
+        let running_pid = pid(&status);
+        let running = running_pid.is_some();
+        if !running {
+            started_at = None;
+            started_pid = None;
+            probe = Probe::NONE;
+        } else if started_pid != running_pid {
+            started_pid = running_pid;
+            started_at = OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .ok();
+            probe = Probe {
+                health: if native.service.healthcheck.is_some() {
+                    Health::Starting
+                } else {
+                    Health::None
+                },
+                output: None,
+            };
+            probe_tick.reset_immediately();
+        }
+        let now = status_of(&native, &status, &probe, started_at.as_deref());
+        tx.send_if_modified(|last| {
+            let changed = *last != now;
+            if changed {
+                *last = now;
+            }
+            changed
+        });
+        let url = native.service.healthcheck.as_deref().filter(|_| running);
+        tokio::select! {
+            changed = supervisor.changed() => if changed.is_err() { return },
+            _ = probe_tick.tick(), if url.is_some() => {
+                if let (Some(url), Some(client)) = (url, &client) {
+                    probe = next_probe(&probe, check(client, url).await);
+                }
+            }
+        }
+    }
 }
 
 /// One probe's result folded into what was known: `starting` until the first success, then
