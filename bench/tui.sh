@@ -33,6 +33,8 @@ fi
 
 cleanup() {
   tmux -L "$SOCK" kill-server 2>/dev/null || true
+  # tmux 3.3 leaves the socket file behind.
+  rm -f "${TMUX_TMPDIR:-/tmp}/tmux-$(id -u)/$SOCK"
   if [[ -z "${KEEP:-}" ]]; then
     (cd "$WORK" && docker compose -p "$PROJECT" down -v -t 0 >/dev/null 2>&1) || true
     rm -rf "$WORK"

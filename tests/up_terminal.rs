@@ -5,6 +5,7 @@ mod common;
 
 use std::process::Command;
 
+use common::tmux::Tmux;
 use common::*;
 
 #[test]
@@ -43,36 +44,6 @@ fn progress_is_live_on_a_terminal() {
     );
 }
 
-/// Kills the tmux session when dropped.
-struct Tmux(String);
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .output();
-    }
-}
-
-fn pane(session: &str) -> String {
-    Command::new("tmux")
-        .args(["capture-pane", "-p", "-t", session])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn up_without_no_tui_opens_the_tui_once_healthy() {
     if !engine_ready() {
@@ -82,8 +53,6 @@ fn up_without_no_tui_opens_the_tui_once_healthy() {
     let _cleanup = Cleanup::new(&project);
     let dir = fixture("envgen");
     let data = tempfile::tempdir().expect("tempdir");
-    let exit_file = dir.path().join("exit-code");
-    let session = format!("devtui-{project}");
     let inner = devtui(dir.path(), data.path());
     let mut env = String::new();
     for (k, v) in inner.get_envs() {
@@ -95,41 +64,17 @@ fn up_without_no_tui_opens_the_tui_once_healthy() {
             ));
         }
     }
-    let script = format!(
-        "cd '{}' && env {env} '{}' -p {project} up; echo $? > '{}.tmp' && mv '{}.tmp' '{}'",
-        dir.path().display(),
+    let command = format!(
+        "env {env} XDG_STATE_HOME=$PWD/state '{}' -p {project} up; echo DEVTUI-EXIT=$?; sleep 600",
         env!("CARGO_BIN_EXE_devtui"),
-        exit_file.display(),
-        exit_file.display(),
-        exit_file.display()
     );
-    let status = Command::new("tmux")
-        .args([
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "120",
-            "-y",
-            "30",
-            &script,
-        ])
-        .status()
-        .expect("tmux");
-    assert!(status.success(), "tmux new-session");
-    let _tmux = Tmux(session.clone());
+    let term = Tmux::start(format!("{project}-sock"), 120, 30, dir.path(), &command);
     // The title shows the engine as soon as it answers; the snapshot's rows follow in the
     // next messages, so a frame may come in between.
-    wait_for("the TUI showing app running", || {
-        let screen = pane(&session);
-        screen.contains("engine API") && screen.contains("app") && screen.contains("running")
+    term.wait_for("the TUI showing app running", |s| {
+        s.contains("engine API") && s.contains("app") && s.contains("running")
     });
-    Command::new("tmux")
-        .args(["send-keys", "-t", &session, "q"])
-        .status()
-        .expect("send q");
-    wait_for("devtui to exit", || exit_file.exists());
-    let code = std::fs::read_to_string(&exit_file).expect("exit code");
-    assert_eq!(code.trim(), "0");
+    term.keys(&["q"]);
+    let screen = term.wait_for("devtui to exit", |s| s.contains("DEVTUI-EXIT="));
+    assert!(screen.contains("DEVTUI-EXIT=0"), "{screen}");
 }

@@ -1,5 +1,5 @@
 //! A real terminal for end-to-end tests: a detached tmux session of fixed size on a server
-//! of its own (its own socket), killed on drop.
+//! of its own (its own socket), killed on drop, its socket file removed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,14 +21,17 @@ pub struct Tmux {
     session: String,
     /// XDG_STATE_HOME of the devtui under test, where its log goes.
     state_home: PathBuf,
+    /// The server's socket file, which `kill-server` leaves behind (tmux 3.3).
+    socket_path: Option<PathBuf>,
 }
 
 impl Tmux {
     pub fn start(socket: String, width: u16, height: u16, dir: &Path, command: &str) -> Self {
-        let tmux = Tmux {
+        let mut tmux = Tmux {
             socket,
             session: "devtui".into(),
             state_home: dir.join("state"),
+            socket_path: None,
         };
         let out = run(with_images(Command::new("tmux").args([
             "-L",
@@ -52,6 +55,15 @@ impl Tmux {
             "tmux failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let path = run(Command::new("tmux").args([
+            "-L",
+            &tmux.socket,
+            "display-message",
+            "-p",
+            "#{socket_path}",
+        ]));
+        tmux.socket_path = Some(PathBuf::from(String::from_utf8_lossy(&path.stdout).trim()))
+            .filter(|p| !p.as_os_str().is_empty());
         tmux
     }
 
@@ -125,5 +137,8 @@ impl Drop for Tmux {
         let _ = Command::new("tmux")
             .args(["-L", &self.socket, "kill-server"])
             .output();
+        if let Some(path) = &self.socket_path {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
