@@ -6,8 +6,8 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
@@ -149,7 +149,6 @@ fn native_gaian_in_the_tui_restarts_and_stops_with_it() {
         data: data.path(),
         project: &project,
         ports: &ports,
-        state: Some(cwd.path().join("state")),
     };
     cli.ok(&["stop", "gaian", "--yes"], "gaian stopped");
     term.wait_for("gaian stopped from the CLI", |s| {
@@ -170,19 +169,22 @@ struct Cli<'a> {
     data: &'a Path,
     project: &'a str,
     ports: &'a Ports,
-    /// XDG_STATE_HOME, where the devtui under test was given one.
-    state: Option<PathBuf>,
 }
 
 impl Cli<'_> {
+    /// devtui in this environment; its state (socket, TUI log) under `cwd/state`, as in the
+    /// tmux sessions.
+    fn command(&self) -> Command {
+        let mut cmd = devtui(self.cwd, self.data);
+        cmd.env("XDG_STATE_HOME", self.cwd.join("state"))
+            .envs(self.ports.env());
+        cmd
+    }
+
     /// (exit code, stdout, stderr)
     fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let mut cmd = devtui(self.cwd, self.data);
-        if let Some(state) = &self.state {
-            cmd.env("XDG_STATE_HOME", state);
-        }
-        let out = cmd
-            .envs(self.ports.env())
+        let out = self
+            .command()
             .args(["-p", self.project])
             .args(args)
             .stdin(Stdio::null())
@@ -232,6 +234,86 @@ impl Cli<'_> {
     }
 }
 
+/// `devtui up -P native --no-tui` in the background, once Gaian listens; stopped with
+/// SIGTERM on drop if a test fails first (a SIGKILL would leave Gaian running).
+struct Foreground {
+    child: Child,
+    /// Its stdout so far, up to the `gaian | … listening` line.
+    seen: Vec<String>,
+}
+
+impl Foreground {
+    fn start(cli: &Cli) -> Foreground {
+        let mut child = cli
+            .command()
+            .args(["-p", cli.project, "up", "-P", "native", "--no-tui"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn devtui");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut up = Foreground {
+            child,
+            seen: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while !up
+            .seen
+            .iter()
+            .any(|l| l.starts_with("gaian | ") && l.contains("listening"))
+        {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => up.seen.push(line),
+                Err(_) => {
+                    let (_, stderr) = up.stop();
+                    panic!(
+                        "no `gaian | … listening` line; stdout:\n{}\nstderr:\n{stderr}",
+                        up.seen.join("\n"),
+                    );
+                }
+            }
+        }
+        up
+    }
+
+    /// SIGTERM, then its exit code and stderr.
+    fn stop(&mut self) -> (Option<i32>, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                _ if Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    break self.child.wait().expect("wait");
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr);
+        }
+        (status.code(), stderr)
+    }
+}
+
+impl Drop for Foreground {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.stop();
+        }
+    }
+}
+
 #[test]
 fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
     if !engine_ready() {
@@ -242,41 +324,15 @@ fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
     let cwd = tempfile::tempdir().expect("tempdir");
     let data = tempfile::tempdir().expect("tempdir");
     let ports = Ports::new();
-    let mut cmd = devtui(cwd.path(), data.path());
-    cmd.args(["-p", &project, "up", "-P", "native", "--no-tui"])
-        .envs(ports.env())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn devtui");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut seen = Vec::new();
-    while !seen
-        .iter()
-        .any(|l: &String| l.starts_with("gaian | ") && l.contains("listening"))
-    {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                let out = child.wait_with_output().expect("output");
-                panic!(
-                    "no `gaian | … listening` line; stdout:\n{}\nstderr:\n{}",
-                    seen.join("\n"),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-        }
-    }
+    let cli = Cli {
+        cwd: cwd.path(),
+        data: data.path(),
+        project: &project,
+        ports: &ports,
+    };
+    let mut up = Foreground::start(&cli);
     // The summary table lists the native row before its output follows.
-    let table = seen.join("\n");
+    let table = up.seen.join("\n");
     assert!(
         table.contains("native: pid") && table.contains(&format!("127.0.0.1:{}", ports.gaian)),
         "{table}"
@@ -291,13 +347,6 @@ fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
     assert!(!table.contains(password), "secret leaked:\n{table}");
 
     // Other devtui commands see it and act on it through the devtui that runs it.
-    let cli = Cli {
-        cwd: cwd.path(),
-        data: data.path(),
-        project: &project,
-        ports: &ports,
-        state: None,
-    };
     let healthy = |s: &serde_json::Value| s["state"] == "running" && s["health"] == "healthy";
     let first = cli.gaian(healthy);
     let image = first["image"].as_str().unwrap_or_default().to_string();
@@ -324,31 +373,80 @@ fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
     assert!(stderr.contains("gaian stopped (native"), "{stderr}");
     assert!(health(ports.gaian).is_none(), "stopped by down");
     assert!(
-        child.try_wait().expect("wait").is_none(),
+        up.child.try_wait().expect("wait").is_none(),
         "its devtui is still there"
     );
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    let out = child.wait_with_output().expect("wait");
-    assert_eq!(
-        out.status.code(),
-        Some(128 + 15),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("stopped gaian (native)"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (code, stderr) = up.stop();
+    assert_eq!(code, Some(128 + 15), "{stderr}");
+    assert!(stderr.contains("stopped gaian (native)"), "{stderr}");
     assert!(health(ports.gaian).is_none(), "gaian stopped with devtui");
+}
+
+/// `devtui` opened in another terminal while `up -P native` runs: gaian's row is the native
+/// one, with its logs, its restart, and it turns back once that devtui ends.
+#[test]
+fn a_tui_in_another_terminal_shows_and_controls_the_native_service() {
+    if !engine_ready() || !tmux_ready() {
+        return;
+    }
+    let project = unique_name("nativeother");
+    let _cleanup = Cleanup::new(&project);
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let ports = Ports::new();
+    let cli = Cli {
+        cwd: cwd.path(),
+        data: data.path(),
+        project: &project,
+        ports: &ports,
+    };
+    let mut up = Foreground::start(&cli);
+    let env: Vec<String> = ports
+        .env()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let command = format!(
+        "env {} XDG_DATA_HOME='{}' XDG_STATE_HOME=$PWD/state '{}' -p {project}; echo DEVTUI-EXIT=$?; sleep 600",
+        env.join(" "),
+        data.path().display(),
+        env!("CARGO_BIN_EXE_devtui"),
+    );
+    let term = Tmux::start(format!("{project}-sock"), 130, 40, cwd.path(), &command);
+    term.wait_for("gaian's native row, healthy", |s| {
+        row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
+            && row(s, "postgres").is_some_and(|r| r.contains("✔ healthy"))
+    });
+    term.wait_for("gaian's figures", |s| {
+        row(s, "gaian (native)").is_some_and(|r| r.contains("iB") && r.contains('%'))
+    });
+    term.keys(&[":"]);
+    term.type_text("logs gaian");
+    term.keys(&["Enter"]);
+    term.wait_for("gaian's log pane", |s| {
+        s.contains("logs: gaian") && s.contains("gaian listening")
+    });
+    let pid = |s: &serde_json::Value| s["image"].as_str().unwrap_or_default().to_string();
+    let before = pid(&cli.gaian(|s| s["state"] == "running"));
+    term.keys(&[":"]);
+    term.type_text("restart gaian");
+    term.keys(&["Enter"]);
+    term.wait_for("the confirmation", |s| s.contains("Restart gaian?"));
+    term.keys(&["y"]);
+    term.wait_for("gaian restarted", |s| s.contains("gaian restarted"));
+    cli.gaian(|s| s["state"] == "running" && pid(s) != before);
+
+    // That devtui ends: the row is gaian's container's again (none).
+    let (code, stderr) = up.stop();
+    assert_eq!(code, Some(128 + 15), "{stderr}");
+    let screen = term.wait_for("gaian's row without its native process", |s| {
+        row(s, "gaian (native)").is_none() && row(s, "gaian").is_some()
+    });
+    assert!(health(ports.gaian).is_none(), "{screen}");
+    term.keys(&["q"]);
+    let screen = term.wait_for("devtui to exit", |s| s.contains("DEVTUI-EXIT="));
+    assert!(screen.contains("DEVTUI-EXIT=0"), "{screen}");
 }
 
 #[test]

@@ -885,3 +885,69 @@ fn colon_commands_complete_and_run_like_their_keys() {
     let fx = update(&mut s, key(KeyCode::Enter));
     assert_eq!(fx, vec![Effect::Quit]);
 }
+
+/// Another devtui runs gaian natively (`up -P native` in another terminal): its row becomes a
+/// native one while that devtui answers, and a container row again once it is gone.
+#[test]
+fn native_services_of_another_devtui_come_and_go() {
+    let mut s = fixtures::state(&["postgres", "gaian"], 100, 30);
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("postgres", Health::Healthy))),
+    );
+    // The container gaian had, with its log pane open.
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("gaian", Health::Healthy))),
+    );
+    update(&mut s, key(KeyCode::Down));
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(
+        fx.iter()
+            .any(|f| matches!(f, Effect::StartLogs { service, .. } if service == "gaian"))
+    );
+
+    let fx = update(
+        &mut s,
+        Msg::NativesElsewhere(vec![fixtures::native("gaian", Health::Healthy)]),
+    );
+    assert!(s.is_native("gaian"));
+    // The container's streams stop; the native process's start.
+    assert!(fx.contains(&Effect::StopLogs {
+        service: "gaian".into()
+    }));
+    assert!(
+        fx.contains(&Effect::FollowNative {
+            service: "gaian".into(),
+            tail: s.options.tail,
+        }),
+        "{fx:?}"
+    );
+    assert!(fx.contains(&Effect::NativeStats {
+        service: "gaian".into()
+    }));
+    let row = s.service("gaian").unwrap();
+    assert!(row.status.as_ref().unwrap().container_id.is_none());
+    // Engine reports about a gaian container no longer move the row.
+    let mut container = running("gaian", Health::None);
+    container.state = ContainerState::Exited;
+    update(&mut s, Msg::Engine(fixtures::update(container.clone())));
+    assert_eq!(
+        s.service("gaian").unwrap().status.as_ref().unwrap().state,
+        ContainerState::Running
+    );
+
+    // That devtui is gone: the row waits for the engine again, and follows it.
+    let fx = update(&mut s, Msg::NativesElsewhere(Vec::new()));
+    assert!(!s.is_native("gaian"));
+    assert!(s.service("gaian").unwrap().status.is_none());
+    assert!(fx.contains(&Effect::StopStats {
+        service: "gaian".into()
+    }));
+    update(&mut s, Msg::Engine(fixtures::update(container)));
+    assert_eq!(
+        s.service("gaian").unwrap().status.as_ref().unwrap().state,
+        ContainerState::Exited
+    );
+    assert!(s.service("postgres").unwrap().status.is_some(), "untouched");
+}

@@ -15,14 +15,14 @@ use tokio_util::sync::CancellationToken;
 const MAX_BATCH: usize = 1024;
 
 /// Which stream of the container a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LogStream {
     Stdout,
     Stderr,
 }
 
 /// One log line, split from the engine's timestamp.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LogEntry {
     pub stream: LogStream,
     /// RFC 3339 timestamp from the engine.
@@ -31,7 +31,7 @@ pub struct LogEntry {
 }
 
 /// What a log stream reports.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LogEvent {
     Lines(Vec<LogEntry>),
     /// The stream ended: the container stopped (`None`) or the engine failed (`Some`).

@@ -1,9 +1,10 @@
 //! Native services live inside the devtui that started them, and the engine knows nothing of
-//! them. So that `devtui status`, `restart`, `stop`, `start`, `open`, `exec` and `down` run
-//! from another terminal still see and reach them, that devtui answers on a Unix socket (as
-//! overmind does with `.overmind.sock`): one per compose project name, the engine's own key
-//! for a project, in a 0700 directory under the state directory. One JSON line asks, one
-//! answers.
+//! them. So that `devtui status`, `restart`, `stop`, `start`, `open`, `exec`, `down` and a
+//! TUI run from another terminal still see and reach them, that devtui answers on a Unix
+//! socket (as overmind does with `.overmind.sock`): one per compose project name, the
+//! engine's own key for a project, in a 0700 directory under the state directory. One JSON
+//! line asks; one line answers, or a line per change for as long as the asker listens
+//! (status, logs, stats).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -12,13 +13,17 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use crate::engine::ServiceStatus;
+use crate::engine::logs::LogEvent;
+use crate::engine::stats::Stats;
 use crate::exit::{self, Failure};
 use crate::ops::actions::Action;
-use crate::supervisor::observe::Native;
+use crate::supervisor::observe::{self, Native};
 
 /// A request line longer than this is not one of ours.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -30,7 +35,21 @@ const ACTION_WAIT: Duration = Duration::from_secs(60);
 #[serde(tag = "request", rename_all = "lowercase")]
 enum Request {
     Status,
-    Act { service: String, action: Action },
+    Act {
+        service: String,
+        action: Action,
+    },
+    /// A `Status` reply now and on every change, until the asker hangs up.
+    Watch,
+    /// The last `tail` lines of the service's output, then its live lines.
+    Logs {
+        service: String,
+        tail: usize,
+    },
+    /// The service's CPU and memory, once a second.
+    Stats {
+        service: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,6 +67,12 @@ enum Reply {
     },
     /// The service is not one of this devtui's native services.
     Unknown,
+    Logs {
+        event: LogEvent,
+    },
+    Stats {
+        stats: Stats,
+    },
 }
 
 /// The native services another devtui runs for a project.
@@ -168,30 +193,96 @@ impl Claim {
 
 async fn answer(stream: UnixStream, natives: &[Arc<Native>]) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read.take(MAX_REQUEST));
     let mut line = String::new();
-    BufReader::new(read.take(MAX_REQUEST))
-        .read_line(&mut line)
-        .await?;
-    let reply = match serde_json::from_str::<Request>(&line) {
-        Err(e) => Reply::Failed {
-            error: format!("not a request: {e}"),
-        },
-        Ok(Request::Status) => Reply::Status {
-            pid: std::process::id(),
-            // In the order `up` started them.
-            services: natives.iter().map(super::native::status).collect(),
-        },
-        Ok(Request::Act { service, action }) => {
-            match natives.iter().find(|n| n.service.name == service) {
+    read.read_line(&mut line).await?;
+    let request = match serde_json::from_str::<Request>(&line) {
+        Ok(request) => request,
+        Err(e) => {
+            let error = format!("not a request: {e}");
+            return send(&mut write, &Reply::Failed { error }).await;
+        }
+    };
+    let find = |service: &str| natives.iter().find(|n| n.service.name == service).cloned();
+    // A stream's tasks end with the connection.
+    let cancel = CancellationToken::new();
+    let _stop = cancel.clone().drop_guard();
+    let (tx, mut rx) = mpsc::channel::<Reply>(16);
+    match request {
+        Request::Status => return send(&mut write, &status_reply(natives)).await,
+        Request::Act { service, action } => {
+            let reply = match find(&service) {
                 None => Reply::Unknown,
-                Some(native) => match super::native::perform(native, action).await {
+                Some(native) => match super::native::perform(&native, action).await {
                     Ok(message) => Reply::Done { message },
                     Err(error) => Reply::Failed { error },
                 },
-            }
+            };
+            return send(&mut write, &reply).await;
         }
-    };
-    let mut text = serde_json::to_string(&reply).map_err(std::io::Error::other)?;
+        Request::Watch => {
+            let (changed_tx, mut changed) = mpsc::channel(1);
+            for native in natives {
+                observe::watch(
+                    native.clone(),
+                    cancel.child_token(),
+                    changed_tx.clone(),
+                    |_| (),
+                );
+            }
+            let natives: Vec<Arc<Native>> = natives.to_vec();
+            tokio::spawn(async move {
+                while changed.recv().await.is_some() {
+                    // Several changes at once make one reply.
+                    while changed.try_recv().is_ok() {}
+                    if tx.send(status_reply(&natives)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Request::Logs { service, tail } => {
+            let Some(native) = find(&service) else {
+                return send(&mut write, &Reply::Unknown).await;
+            };
+            let follow = observe::follow_logs(native, tail, cancel.child_token(), tx, |event| {
+                Reply::Logs { event }
+            });
+            tokio::spawn(follow);
+        }
+        Request::Stats { service } => {
+            let Some(native) = find(&service) else {
+                return send(&mut write, &Reply::Unknown).await;
+            };
+            let follow = observe::follow_stats(native, cancel.child_token(), tx, |stats| {
+                Reply::Stats { stats }
+            });
+            tokio::spawn(follow);
+        }
+    }
+    let mut hangup = [0u8; 64];
+    loop {
+        tokio::select! {
+            reply = rx.recv() => match reply {
+                Some(reply) => send(&mut write, &reply).await?,
+                None => return Ok(()),
+            },
+            // The asker sends nothing more: a read returns only when it hangs up.
+            n = read.read(&mut hangup) => if matches!(n, Ok(0) | Err(_)) { return Ok(()) },
+        }
+    }
+}
+
+fn status_reply(natives: &[Arc<Native>]) -> Reply {
+    Reply::Status {
+        pid: std::process::id(),
+        // In the order `up` started them.
+        services: natives.iter().map(super::native::status).collect(),
+    }
+}
+
+async fn send(write: &mut OwnedWriteHalf, reply: &Reply) -> std::io::Result<()> {
+    let mut text = serde_json::to_string(reply).map_err(std::io::Error::other)?;
     text.push('\n');
     write.write_all(text.as_bytes()).await
 }
@@ -257,9 +348,114 @@ async fn act_at(path: &Path, service: &str, action: Action) -> Option<Result<Str
         Ok(Reply::Done { message }) => Some(Ok(message)),
         Ok(Reply::Failed { error }) => Some(Err(error)),
         Ok(Reply::Unknown) => None,
-        Ok(Reply::Status { .. }) => Some(Err("unexpected answer: a status".into())),
+        Ok(other) => Some(Err(format!("unexpected answer: {other:?}"))),
         Err(e) => Some(Err(e)),
     }
+}
+
+/// Sends `request` on `path` and each reply, as `wrap` makes it, through `tx` until the
+/// stream ends or `cancel` fires. Returns false when no devtui answers on `path`.
+async fn follow<M>(
+    path: &Path,
+    request: &Request,
+    cancel: &CancellationToken,
+    tx: &mpsc::Sender<M>,
+    wrap: impl Fn(Reply) -> Option<M>,
+) -> bool {
+    let Ok(mut stream) = UnixStream::connect(path).await else {
+        return false;
+    };
+    let Ok(mut text) = serde_json::to_string(request) else {
+        return true;
+    };
+    text.push('\n');
+    if stream.write_all(text.as_bytes()).await.is_err() {
+        return true;
+    }
+    let mut lines = BufReader::new(stream).lines();
+    loop {
+        let line = tokio::select! {
+            () = cancel.cancelled() => return true,
+            line = lines.next_line() => line,
+        };
+        let Ok(Some(line)) = line else { return true };
+        let Ok(reply) = serde_json::from_str::<Reply>(&line) else {
+            continue;
+        };
+        if let Some(msg) = wrap(reply)
+            && tx.send(msg).await.is_err()
+        {
+            return true;
+        }
+    }
+}
+
+/// Sends the native services another devtui runs for `project` now and on every change,
+/// then an empty list once that devtui is gone (none when it never answered); until
+/// `cancel` fires.
+pub async fn watch<M, F>(project: String, cancel: CancellationToken, tx: mpsc::Sender<M>, wrap: F)
+where
+    F: Fn(Vec<ServiceStatus>) -> M,
+{
+    let path = socket_path(&project);
+    let answered = follow(&path, &Request::Watch, &cancel, &tx, |reply| match reply {
+        Reply::Status { services, .. } => Some(wrap(services)),
+        _ => None,
+    })
+    .await;
+    if answered && !cancel.is_cancelled() {
+        let _ = tx.send(wrap(Vec::new())).await;
+    }
+}
+
+/// Follows the output of `service`, run natively by another devtui, as `observe::follow_logs`
+/// does for this one's.
+pub async fn follow_logs<M, F>(
+    project: String,
+    service: String,
+    tail: usize,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<M>,
+    wrap: F,
+) where
+    F: Fn(LogEvent) -> M,
+{
+    let path = socket_path(&project);
+    let request = Request::Logs { service, tail };
+    follow(&path, &request, &cancel, &tx, |reply| match reply {
+        Reply::Logs { event } => Some(wrap(event)),
+        _ => None,
+    })
+    .await;
+    if !cancel.is_cancelled() {
+        let gone = LogEvent::Ended(Some("the devtui that runs it has ended".into()));
+        let _ = tx.send(wrap(gone)).await;
+    }
+}
+
+/// Samples `service`, run natively by another devtui, as `observe::follow_stats` does for
+/// this one's.
+pub async fn follow_stats<M, F>(
+    project: String,
+    service: String,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<M>,
+    wrap: F,
+) where
+    F: Fn(Stats) -> M,
+{
+    let path = socket_path(&project);
+    follow(
+        &path,
+        &Request::Stats { service },
+        &cancel,
+        &tx,
+        |reply| match reply {
+            Reply::Stats { stats } => Some(wrap(stats)),
+            _ => None,
+        },
+    )
+    .await;
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! tasks that report back by message. Frames are drawn only when something changed, at most
 //! once per `FRAME`, inside a synchronized update.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,7 @@ use crate::engine::logs::{LogEvent, LogStart};
 use crate::engine::{EngineUpdate, client, exec, logs, stats, watch};
 use crate::exit::Failure;
 use crate::ops::actions::Target;
+use crate::ops::native_control;
 use crate::project::{Location, Project};
 use crate::supervisor::observe::{self, Native};
 use crate::tui::msg::{Effect, Msg};
@@ -91,6 +92,16 @@ struct Runner {
     stats: HashMap<String, CancellationToken>,
     /// Native services devtui supervises, by name.
     natives: HashMap<String, Arc<Native>>,
+    /// Native services another devtui runs for the project, and the task that follows them.
+    elsewhere: Elsewhere,
+}
+
+/// What this TUI knows of native services run by another devtui (`up -P` in another
+/// terminal): it reaches them through that devtui's socket.
+#[derive(Default)]
+struct Elsewhere {
+    names: HashSet<String>,
+    watch: Option<(String, tokio::task::JoinHandle<()>)>,
 }
 
 impl Runner {
@@ -104,6 +115,28 @@ impl Runner {
             old.cancel();
         }
         token
+    }
+
+    /// Follows the native services another devtui runs for the project, unless this one
+    /// runs its own (one devtui per project does) or it already does. Called again on engine
+    /// updates: an `up` in another terminal starts containers before its native services.
+    fn watch_elsewhere(&mut self) {
+        if !self.natives.is_empty() {
+            return;
+        }
+        if let Some((project, task)) = &self.elsewhere.watch {
+            if project == &self.project && !task.is_finished() {
+                return;
+            }
+            task.abort();
+        }
+        let task = tokio::spawn(native_control::watch(
+            self.project.clone(),
+            self.root.child_token(),
+            self.tx.clone(),
+            Msg::NativesElsewhere,
+        ));
+        self.elsewhere.watch = Some((self.project.clone(), task));
     }
 
     fn run(&mut self, effect: Effect) {
@@ -166,40 +199,59 @@ impl Runner {
                 }
             }
             Effect::FollowNative { service, tail } => {
-                let Some(native) = self.natives.get(&service).cloned() else {
-                    return;
-                };
                 let token = Self::stream_token(&mut self.logs, &self.root, &service);
                 let tx = self.tx.clone();
-                tokio::spawn(observe::follow_logs(
-                    native,
-                    tail,
-                    token,
-                    tx,
-                    move |event| Msg::Logs {
-                        service: service.clone(),
-                        event,
-                    },
-                ));
+                let name = service.clone();
+                let wrap = move |event| Msg::Logs {
+                    service: name.clone(),
+                    event,
+                };
+                match self.natives.get(&service).cloned() {
+                    Some(native) => {
+                        tokio::spawn(observe::follow_logs(native, tail, token, tx, wrap));
+                    }
+                    None => {
+                        let project = self.project.clone();
+                        tokio::spawn(native_control::follow_logs(
+                            project, service, tail, token, tx, wrap,
+                        ));
+                    }
+                }
             }
             Effect::NativeStats { service } => {
-                let Some(native) = self.natives.get(&service).cloned() else {
-                    return;
-                };
                 let token = Self::stream_token(&mut self.stats, &self.root, &service);
                 let tx = self.stats_tx.clone();
-                tokio::spawn(observe::follow_stats(native, token, tx, move |stats| {
-                    Msg::Stats {
-                        service: service.clone(),
-                        stats,
+                let name = service.clone();
+                let wrap = move |stats| Msg::Stats {
+                    service: name.clone(),
+                    stats,
+                };
+                match self.natives.get(&service).cloned() {
+                    Some(native) => {
+                        tokio::spawn(observe::follow_stats(native, token, tx, wrap));
                     }
-                }));
+                    None => {
+                        let project = self.project.clone();
+                        tokio::spawn(native_control::follow_stats(
+                            project, service, token, tx, wrap,
+                        ));
+                    }
+                }
             }
             Effect::Action { service, action } if self.natives.contains_key(&service) => {
                 let native = self.natives[&service].clone();
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     let result = crate::ops::native::perform(&native, action).await;
+                    action_done(&tx, service, action, result).await;
+                });
+            }
+            Effect::Action { service, action } if self.elsewhere.names.contains(&service) => {
+                let (project, tx) = (self.project.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let result = native_control::act(&project, &service, action)
+                        .await
+                        .unwrap_or_else(|| Err(format!("{service} is no longer run natively")));
                     action_done(&tx, service, action, result).await;
                 });
             }
@@ -359,6 +411,7 @@ pub async fn run(start: Start, natives: Vec<Arc<Native>>) -> anyhow::Result<i32>
             .iter()
             .map(|n| (n.service.name.clone(), n.clone()))
             .collect(),
+        elsewhere: Elsewhere::default(),
     };
     for native in natives {
         observe::watch(native, root.child_token(), runner.tx.clone(), Msg::Native);
@@ -508,9 +561,18 @@ async fn event_loop(
     }
 }
 
-fn handle(state: &mut State, runner: &Runner, msg: Msg) -> Vec<Effect> {
-    if let Msg::Engine(EngineUpdate::Unreachable { .. }) = &msg {
-        runner.engine.reset();
+fn handle(state: &mut State, runner: &mut Runner, msg: Msg) -> Vec<Effect> {
+    match &msg {
+        Msg::Engine(update) => {
+            if let EngineUpdate::Unreachable { .. } = update {
+                runner.engine.reset();
+            }
+            runner.watch_elsewhere();
+        }
+        Msg::NativesElsewhere(statuses) => {
+            runner.elsewhere.names = statuses.iter().map(|s| s.service.clone()).collect();
+        }
+        _ => {}
     }
     update(state, msg)
 }

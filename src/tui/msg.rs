@@ -21,6 +21,9 @@ pub enum Msg {
     Engine(EngineUpdate),
     /// A native service's status (devtui supervises it; the engine knows nothing of it).
     Native(ServiceStatus),
+    /// The native services another devtui runs for this project (`up -P` in another
+    /// terminal), now; an empty list once it is gone.
+    NativesElsewhere(Vec<ServiceStatus>),
     /// The project model arrived: its name, its services in dependency order, and the
     /// secret values to mask in what the TUI shows.
     Services {

@@ -207,16 +207,21 @@ impl State {
     /// Marks `names` as native services; those the model does not list get rows at the end.
     pub fn with_natives(mut self, names: impl IntoIterator<Item = String>) -> Self {
         for name in names {
-            if self.service(&name).is_none() {
-                self.services.push(ServiceRow {
-                    name: name.clone(),
-                    status: None,
-                    stats: None,
-                });
-            }
-            self.natives.insert(name);
+            self.mark_native(name);
         }
         self
+    }
+
+    /// Marks `name` as a native service, with a row at the end if the model does not list it.
+    pub fn mark_native(&mut self, name: String) {
+        if self.service(&name).is_none() {
+            self.services.push(ServiceRow {
+                name: name.clone(),
+                status: None,
+                stats: None,
+            });
+        }
+        self.natives.insert(name);
     }
 
     pub fn is_native(&self, service: &str) -> bool {

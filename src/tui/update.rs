@@ -51,6 +51,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 state.dirty = true;
             }
         }
+        Msg::NativesElsewhere(statuses) => {
+            on_natives_elsewhere(state, statuses, &mut fx);
+            state.dirty = true;
+        }
         Msg::Services {
             project,
             services,
@@ -735,6 +739,39 @@ fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Effect>) {
                 row.stats = None;
             }
         }
+    }
+}
+
+/// Services another devtui runs natively become native rows (only a TUI without native
+/// services of its own is told of them); those it no longer runs are containers again.
+fn on_natives_elsewhere(state: &mut State, statuses: Vec<ServiceStatus>, fx: &mut Vec<Effect>) {
+    let now: BTreeSet<String> = statuses.iter().map(|s| s.service.clone()).collect();
+    let changed: Vec<String> = state.natives.symmetric_difference(&now).cloned().collect();
+    for service in changed {
+        // Its streams come from elsewhere now; `sync_streams` starts the right ones.
+        if state.log_streams.remove(&service).is_some() {
+            fx.push(Effect::StopLogs {
+                service: service.clone(),
+            });
+        }
+        if state.stats_streams.remove(&service).is_some() {
+            fx.push(Effect::StopStats {
+                service: service.clone(),
+            });
+        }
+        if let Some(row) = state.services.iter_mut().find(|r| r.name == service) {
+            row.status = None;
+            row.stats = None;
+        }
+        if now.contains(&service) {
+            state.mark_native(service);
+        } else {
+            // The engine's next event for it shows its container, if one comes back.
+            state.natives.remove(&service);
+        }
+    }
+    for status in statuses {
+        set_status(state, status);
     }
 }
 
