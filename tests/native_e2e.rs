@@ -6,7 +6,6 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -58,23 +57,9 @@ fn native_gaian_in_the_tui_restarts_and_stops_with_it() {
     if !engine_ready() || !tmux_ready() {
         return;
     }
-    let project = unique_name("nativetui");
-    let _cleanup = Cleanup::new(&project);
-    let cwd = tempfile::tempdir().expect("tempdir");
-    let data = tempfile::tempdir().expect("tempdir");
-    let ports = Ports::new();
-    let env: Vec<String> = ports
-        .env()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let command = format!(
-        "env {} XDG_DATA_HOME='{}' XDG_STATE_HOME=$PWD/state '{}' -p {project} up -P native; echo DEVTUI-EXIT=$?; sleep 600",
-        env.join(" "),
-        data.path().display(),
-        env!("CARGO_BIN_EXE_devtui"),
-    );
-    let term = Tmux::start(format!("{project}-sock"), 130, 40, cwd.path(), &command);
+    let stack = Stack::new("nativetui");
+    let ports = &stack.ports;
+    let term = stack.in_tmux("up -P native");
 
     let screen = term.wait_for("gaian's native row, healthy", |s| {
         row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
@@ -144,13 +129,7 @@ fn native_gaian_in_the_tui_restarts_and_stops_with_it() {
     });
 
     // The CLI in another terminal reaches it through this devtui, and the row follows.
-    let cli = Cli {
-        cwd: cwd.path(),
-        data: data.path(),
-        project: &project,
-        ports: &ports,
-    };
-    cli.ok(&["stop", "gaian", "--yes"], "gaian stopped");
+    stack.ok(&["stop", "gaian", "--yes"], "gaian stopped");
     term.wait_for("gaian stopped from the CLI", |s| {
         row(s, "gaian (native)").is_some_and(|r| r.contains("exited"))
     });
@@ -163,29 +142,67 @@ fn native_gaian_in_the_tui_restarts_and_stops_with_it() {
     assert!(health(ports.gaian).is_none(), "gaian stopped with devtui");
 }
 
-/// Another terminal on the same project: `devtui -p PROJECT ARGS`, the same environment.
-struct Cli<'a> {
-    cwd: &'a Path,
-    data: &'a Path,
-    project: &'a str,
-    ports: &'a Ports,
+/// A test's own bundled stack: its project (taken down on drop), working and data
+/// directories and free ports; and devtui run in that environment, as from another terminal.
+struct Stack {
+    // Dropped first: compose down while the stack's files are still there.
+    _cleanup: Cleanup,
+    project: String,
+    cwd: tempfile::TempDir,
+    data: tempfile::TempDir,
+    ports: Ports,
 }
 
-impl Cli<'_> {
-    /// devtui in this environment; its state (socket, TUI log) under `cwd/state`, as in the
-    /// tmux sessions.
+impl Stack {
+    fn new(test: &str) -> Stack {
+        let project = unique_name(test);
+        Stack {
+            _cleanup: Cleanup::new(&project),
+            project,
+            cwd: tempfile::tempdir().expect("tempdir"),
+            data: tempfile::tempdir().expect("tempdir"),
+            ports: Ports::new(),
+        }
+    }
+
+    /// devtui in this environment; its state (socket, TUI log) under `cwd/state`, where the
+    /// tmux driver looks for the TUI's log.
     fn command(&self) -> Command {
-        let mut cmd = devtui(self.cwd, self.data);
-        cmd.env("XDG_STATE_HOME", self.cwd.join("state"))
+        let mut cmd = devtui(self.cwd.path(), self.data.path());
+        cmd.env("XDG_STATE_HOME", self.cwd.path().join("state"))
             .envs(self.ports.env());
         cmd
+    }
+
+    /// `devtui -p PROJECT ARGS` on a tmux terminal of 130x40, then its exit code on screen.
+    fn in_tmux(&self, args: &str) -> Tmux {
+        let env: Vec<String> = self
+            .ports
+            .env()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let command = format!(
+            "env {} XDG_DATA_HOME='{}' XDG_STATE_HOME=$PWD/state '{}' -p {} {args}; echo DEVTUI-EXIT=$?; sleep 600",
+            env.join(" "),
+            self.data.path().display(),
+            env!("CARGO_BIN_EXE_devtui"),
+            self.project,
+        );
+        Tmux::start(
+            format!("{}-sock", self.project),
+            130,
+            40,
+            self.cwd.path(),
+            &command,
+        )
     }
 
     /// (exit code, stdout, stderr)
     fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
         let out = self
             .command()
-            .args(["-p", self.project])
+            .args(["-p", &self.project])
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -243,10 +260,10 @@ struct Foreground {
 }
 
 impl Foreground {
-    fn start(cli: &Cli) -> Foreground {
-        let mut child = cli
+    fn start(stack: &Stack) -> Foreground {
+        let mut child = stack
             .command()
-            .args(["-p", cli.project, "up", "-P", "native", "--no-tui"])
+            .args(["-p", &stack.project, "up", "-P", "native", "--no-tui"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -319,18 +336,9 @@ fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
     if !engine_ready() {
         return;
     }
-    let project = unique_name("nativefg");
-    let _cleanup = Cleanup::new(&project);
-    let cwd = tempfile::tempdir().expect("tempdir");
-    let data = tempfile::tempdir().expect("tempdir");
-    let ports = Ports::new();
-    let cli = Cli {
-        cwd: cwd.path(),
-        data: data.path(),
-        project: &project,
-        ports: &ports,
-    };
-    let mut up = Foreground::start(&cli);
+    let stack = Stack::new("nativefg");
+    let ports = &stack.ports;
+    let mut up = Foreground::start(&stack);
     // The summary table lists the native row before its output follows.
     let table = up.seen.join("\n");
     assert!(
@@ -339,7 +347,7 @@ fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
     );
     assert!(health(ports.gaian).is_some_and(|b| b.contains("healthy")));
     // No secret from .env in its output.
-    let env = std::fs::read_to_string(data.path().join("devtui/stack/.env")).expect(".env");
+    let env = std::fs::read_to_string(stack.data.path().join("devtui/stack/.env")).expect(".env");
     let password = env
         .lines()
         .find_map(|l| l.strip_prefix("POSTGRES_PASSWORD="))
@@ -348,27 +356,27 @@ fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
 
     // Other devtui commands see it and act on it through the devtui that runs it.
     let healthy = |s: &serde_json::Value| s["state"] == "running" && s["health"] == "healthy";
-    let first = cli.gaian(healthy);
+    let first = stack.gaian(healthy);
     let image = first["image"].as_str().unwrap_or_default().to_string();
     assert!(image.starts_with("native: pid "), "{first}");
-    cli.ok(&["restart", "gaian", "--yes"], "gaian restarted");
-    let again = cli.gaian(|s| healthy(s) && s["image"].as_str() != Some(image.as_str()));
+    stack.ok(&["restart", "gaian", "--yes"], "gaian restarted");
+    let again = stack.gaian(|s| healthy(s) && s["image"].as_str() != Some(image.as_str()));
     assert_eq!(
         again["restarts"], 0,
         "a requested restart is not a crash: {again}"
     );
-    cli.fails(&["exec", "gaian", "true"], "gaian runs natively");
-    cli.fails(&["rebuild", "gaian", "--yes"], "nothing to build");
-    cli.ok(&["stop", "gaian", "--yes"], "gaian stopped");
+    stack.fails(&["exec", "gaian", "true"], "gaian runs natively");
+    stack.fails(&["rebuild", "gaian", "--yes"], "nothing to build");
+    stack.ok(&["stop", "gaian", "--yes"], "gaian stopped");
     assert!(
         health(ports.gaian).is_none(),
         "nothing listens once stopped"
     );
-    cli.gaian(|s| s["state"] == "exited");
-    cli.ok(&["start", "gaian"], "gaian started");
-    cli.gaian(healthy);
+    stack.gaian(|s| s["state"] == "exited");
+    stack.ok(&["start", "gaian"], "gaian started");
+    stack.gaian(healthy);
     // `down` stops it before the containers it needs go; its devtui stays.
-    let (code, _, stderr) = cli.run(&["down"]);
+    let (code, _, stderr) = stack.run(&["down"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("gaian stopped (native"), "{stderr}");
     assert!(health(ports.gaian).is_none(), "stopped by down");
@@ -390,30 +398,10 @@ fn a_tui_in_another_terminal_shows_and_controls_the_native_service() {
     if !engine_ready() || !tmux_ready() {
         return;
     }
-    let project = unique_name("nativeother");
-    let _cleanup = Cleanup::new(&project);
-    let cwd = tempfile::tempdir().expect("tempdir");
-    let data = tempfile::tempdir().expect("tempdir");
-    let ports = Ports::new();
-    let cli = Cli {
-        cwd: cwd.path(),
-        data: data.path(),
-        project: &project,
-        ports: &ports,
-    };
-    let mut up = Foreground::start(&cli);
-    let env: Vec<String> = ports
-        .env()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let command = format!(
-        "env {} XDG_DATA_HOME='{}' XDG_STATE_HOME=$PWD/state '{}' -p {project}; echo DEVTUI-EXIT=$?; sleep 600",
-        env.join(" "),
-        data.path().display(),
-        env!("CARGO_BIN_EXE_devtui"),
-    );
-    let term = Tmux::start(format!("{project}-sock"), 130, 40, cwd.path(), &command);
+    let stack = Stack::new("nativeother");
+    let ports = &stack.ports;
+    let mut up = Foreground::start(&stack);
+    let term = stack.in_tmux("");
     term.wait_for("gaian's native row, healthy", |s| {
         row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
             && row(s, "postgres").is_some_and(|r| r.contains("✔ healthy"))
@@ -428,14 +416,14 @@ fn a_tui_in_another_terminal_shows_and_controls_the_native_service() {
         s.contains("logs: gaian") && s.contains("gaian listening")
     });
     let pid = |s: &serde_json::Value| s["image"].as_str().unwrap_or_default().to_string();
-    let before = pid(&cli.gaian(|s| s["state"] == "running"));
+    let before = pid(&stack.gaian(|s| s["state"] == "running"));
     term.keys(&[":"]);
     term.type_text("restart gaian");
     term.keys(&["Enter"]);
     term.wait_for("the confirmation", |s| s.contains("Restart gaian?"));
     term.keys(&["y"]);
     term.wait_for("gaian restarted", |s| s.contains("gaian restarted"));
-    cli.gaian(|s| s["state"] == "running" && pid(s) != before);
+    stack.gaian(|s| s["state"] == "running" && pid(s) != before);
 
     // That devtui ends: the row is gaian's container's again (none).
     let (code, stderr) = up.stop();
