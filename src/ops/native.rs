@@ -17,6 +17,8 @@ use crate::supervisor::{Control, State};
 
 /// How many of a failed native service's last lines a failure shows.
 const FAILURE_LOG_LINES: usize = 20;
+/// A native service not ready after this long gets a line saying what `up` waits for.
+const SLOW_START: Duration = Duration::from_secs(5);
 /// A native action waits this long for the process to reach the asked state.
 const ACTION_WAIT: Duration = Duration::from_secs(30);
 
@@ -76,20 +78,36 @@ async fn wait_ready(native: &Arc<Native>, deadline: tokio::time::Instant) -> Res
                 | (ContainerState::Restarting, _)
         )
     };
-    let outcome = tokio::time::timeout_at(deadline, status.wait_for(settled))
-        .await
-        .map(|settled| settled.map(|now| now.state == ContainerState::Restarting));
-    let crashed = match outcome {
-        Ok(Ok(crashed)) => crashed,
-        Ok(Err(_)) => return Err("stopped being watched".into()),
-        Err(_) => {
-            let probe = status
-                .borrow()
-                .last_probe_output
-                .as_ref()
-                .map(|p| format!(" (last probe: {p})"))
-                .unwrap_or_default();
-            return Err(format!("was not healthy in time{probe}"));
+    let last_probe = |status: &ServiceStatus| {
+        status
+            .last_probe_output
+            .as_ref()
+            .map(|p| format!(" (last probe: {p})"))
+            .unwrap_or_default()
+    };
+    // A slow start says what it waits for, once, rather than nothing until the deadline.
+    let mut notice = Some(tokio::time::Instant::now() + SLOW_START);
+    let crashed = loop {
+        let until = notice.map_or(deadline, |n| n.min(deadline));
+        let outcome = tokio::time::timeout_at(until, status.wait_for(settled))
+            .await
+            .map(|settled| settled.map(|now| now.state == ContainerState::Restarting));
+        match outcome {
+            Ok(Ok(crashed)) => break crashed,
+            Ok(Err(_)) => return Err("stopped being watched".into()),
+            Err(_) if notice.take().is_some() && until < deadline => {
+                let left = deadline - tokio::time::Instant::now();
+                eprintln!(
+                    "devtui: {} (native) is not healthy yet; waiting up to {}s more{}",
+                    native.service.name,
+                    left.as_secs(),
+                    last_probe(&status.borrow())
+                );
+            }
+            Err(_) => {
+                let probe = last_probe(&status.borrow());
+                return Err(format!("was not healthy in time{probe}"));
+            }
         }
     };
     if !crashed {
