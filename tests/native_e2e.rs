@@ -442,32 +442,23 @@ fn profile_errors_name_the_file_and_what_exists() {
     if !engine_ready() {
         return;
     }
-    let project = unique_name("nativebad");
-    let _cleanup = Cleanup::new(&project);
-    let cwd = tempfile::tempdir().expect("tempdir");
-    let data = tempfile::tempdir().expect("tempdir");
-    let up = |profile: &str| {
-        let mut c = devtui(cwd.path(), data.path());
-        c.args(["-p", &project, "up", "--no-tui", "-P", profile]);
-        run(&mut c)
-    };
-    let out = up("nosuch");
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    let stack = Stack::new("nativebad");
+    let up = |profile: &str| stack.run(&["up", "--no-tui", "-P", profile]);
+    let (code, _, err) = up("nosuch");
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains("no devtui profile \"nosuch\"") && err.contains("profiles there: native"),
         "{err}"
     );
 
-    let file = cwd.path().join("mine.yaml");
+    let file = stack.cwd.path().join("mine.yaml");
     std::fs::write(
         &file,
         "# run postgres natively?\nnative: [gaian, postgres]\n",
     )
     .expect("write");
-    let out = up(&file.to_string_lossy());
-    assert_eq!(out.status.code(), Some(2));
-    let err = stderr(&out);
+    let (code, _, err) = up(&file.to_string_lossy());
+    assert_eq!(code, Some(2), "{err}");
     assert!(
         err.contains(&format!(
             "{}:2:17: \"postgres\" has no native definition",
@@ -476,7 +467,7 @@ fn profile_errors_name_the_file_and_what_exists() {
         "{err}"
     );
     // Nothing was started.
-    assert!(leftovers(&project).0.is_empty());
+    assert!(leftovers(&stack.project).0.is_empty());
 }
 
 /// A native service that exits before it is healthy fails `up` with its own last lines, and
