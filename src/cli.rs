@@ -55,7 +55,7 @@ pub enum Command {
     Open(ServiceArgs),
     /// The embedded Gaian governance server.
     #[command(subcommand)]
-    Gaian(GaianCommand),
+    Gaian(crate::gaian::Command),
 }
 
 #[derive(Debug, Args)]
@@ -107,16 +107,6 @@ pub struct ExecArgs {
     /// Command to run (default: bash, else sh).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum GaianCommand {
-    /// Run the governance server.
-    Serve(crate::gaian::ServeArgs),
-    /// Exit 0 only when the server's /health says healthy (for container HEALTHCHECKs).
-    Healthcheck(crate::gaian::HealthcheckArgs),
-    /// Build the Gaian container image from the running executable.
-    Image(crate::gaian::ImageArgs),
 }
 
 /// Runs the parsed command and returns the process exit code.

@@ -18,10 +18,20 @@ pub mod training;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
-use crate::cli::GaianCommand;
 use crate::exit::{self, Failure};
+
+/// `devtui gaian ...`: Gaian's own commands, with its own argument types.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the governance server.
+    Serve(ServeArgs),
+    /// Exit 0 only when the server's /health says healthy (for container HEALTHCHECKs).
+    Healthcheck(HealthcheckArgs),
+    /// Build the Gaian container image from the running executable.
+    Image(ImageArgs),
+}
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -72,11 +82,11 @@ pub struct ImageArgs {
     pub context: Option<PathBuf>,
 }
 
-pub async fn run(cmd: GaianCommand) -> anyhow::Result<i32> {
+pub async fn run(cmd: Command) -> anyhow::Result<i32> {
     match cmd {
-        GaianCommand::Serve(args) => serve(args).await,
-        GaianCommand::Healthcheck(args) => healthcheck::run(&args.url).await,
-        GaianCommand::Image(args) => match args.context {
+        Command::Serve(args) => serve(args).await,
+        Command::Healthcheck(args) => healthcheck::run(&args.url).await,
+        Command::Image(args) => match args.context {
             Some(dir) => {
                 image::prepare_context_async(dir.clone())
                     .await
