@@ -1,10 +1,14 @@
 //! Command-line interface: argument parsing and dispatch to `ops`, `tui` and `gaian`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit::{self, Failure};
+use crate::ops::actions::Action;
+use crate::project::Discovery;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +33,15 @@ pub struct ProjectArgs {
     /// Compose project name.
     #[arg(short = 'p', long = "project-name", global = true)]
     pub project_name: Option<String>,
+}
+
+impl ProjectArgs {
+    fn discovery(&self) -> Discovery {
+        Discovery {
+            files: self.files.clone(),
+            project_name: self.project_name.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +88,17 @@ pub struct UpArgs {
     pub timeout: u64,
     /// Services to start (default: all in the active profiles).
     pub services: Vec<String>,
+}
+
+impl UpArgs {
+    fn options(&self) -> crate::ops::up::UpOptions {
+        crate::ops::up::UpOptions {
+            compose_profiles: self.profiles.clone(),
+            devtui_profile: self.devtui_profile.clone(),
+            timeout: Duration::from_secs(self.timeout),
+            services: self.services.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -135,29 +159,64 @@ fn report(err: &anyhow::Error) -> i32 {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
-    let project = cli.project;
+    let project = cli.project.discovery();
     match cli.command {
         None => crate::tui::run(&project).await,
-        Some(Command::Up(args)) => crate::ops::up::run(&project, args).await,
-        Some(Command::Down(args)) => crate::ops::down::run(&project, args).await,
+        Some(Command::Up(args)) => up(&project, &args).await,
+        Some(Command::Down(args)) => {
+            let options = crate::ops::down::DownOptions {
+                volumes: args.volumes,
+            };
+            crate::ops::down::run(&project, options).await
+        }
         Some(Command::Status(args)) => crate::ops::status::run(&project, args.json).await,
         Some(Command::Doctor(args)) => crate::ops::doctor::run(&project, args.json).await,
-        Some(Command::Exec(args)) => crate::ops::exec::run(&project, args).await,
-        Some(Command::Restart(args)) => {
-            crate::ops::actions::run(&project, crate::ops::actions::Action::Restart, args).await
+        Some(Command::Exec(args)) => {
+            crate::ops::exec::run(&project, &args.service, args.command).await
         }
-        Some(Command::Stop(args)) => {
-            crate::ops::actions::run(&project, crate::ops::actions::Action::Stop, args).await
-        }
-        Some(Command::Start(args)) => {
-            crate::ops::actions::run(&project, crate::ops::actions::Action::Start, args).await
-        }
-        Some(Command::Rebuild(args)) => {
-            crate::ops::actions::run(&project, crate::ops::actions::Action::Rebuild, args).await
-        }
-        Some(Command::Open(args)) => {
-            crate::ops::actions::run(&project, crate::ops::actions::Action::Open, args).await
-        }
+        Some(Command::Restart(args)) => act(&project, Action::Restart, &args).await,
+        Some(Command::Stop(args)) => act(&project, Action::Stop, &args).await,
+        Some(Command::Start(args)) => act(&project, Action::Start, &args).await,
+        Some(Command::Rebuild(args)) => act(&project, Action::Rebuild, &args).await,
+        Some(Command::Open(args)) => act(&project, Action::Open, &args).await,
         Some(Command::Gaian(cmd)) => crate::gaian::run(cmd).await,
     }
+}
+
+/// `devtui up`: the stack, then the TUI when both ends are a terminal; without it, native
+/// services run in the foreground. Either way they stop when devtui ends.
+async fn up(project: &Discovery, args: &UpArgs) -> anyhow::Result<i32> {
+    let stack = crate::ops::up::run(project, args.options()).await?;
+    let tui = !args.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let code = if tui {
+        crate::tui::run_with(stack.project.clone(), stack.natives.clone()).await
+    } else {
+        stack.foreground().await
+    };
+    stack.shutdown().await;
+    code
+}
+
+/// One action on one service; destructive ones are confirmed first.
+async fn act(project: &Discovery, action: Action, args: &ServiceArgs) -> anyhow::Result<i32> {
+    if action.destructive() && !args.yes && !confirm(action, &args.service)? {
+        eprintln!("devtui: nothing done");
+        return Ok(exit::FAILED);
+    }
+    crate::ops::actions::run(project, action, &args.service).await
+}
+
+/// Asks on the terminal; without one, `--yes` is required.
+fn confirm(action: Action, service: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::usage(format!(
+            "{} {service} needs confirmation: pass --yes when not on a terminal",
+            action.verb()
+        ))
+        .into());
+    }
+    eprint!("{} {service}? [y/N] ", action.verb());
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

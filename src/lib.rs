@@ -8,6 +8,7 @@ pub mod cli;
 pub mod engine;
 pub mod exit;
 pub mod gaian;
+pub mod io;
 pub mod ops;
 pub mod paths;
 pub mod project;

@@ -29,17 +29,26 @@ fn key(code: KeyCode) -> Msg {
     Msg::Key(KeyEvent::new(code, KeyModifiers::NONE))
 }
 
+/// Lines stamped a millisecond apart, in the order the test sends them (merged panes order
+/// lines by their timestamps).
 fn log(service: &str, lines: &[(&str, LogStream)]) -> Msg {
+    static SENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     Msg::Logs {
         service: service.into(),
         event: LogEvent::Lines(
             lines
                 .iter()
-                .enumerate()
-                .map(|(i, (t, stream))| LogEntry {
-                    stream: *stream,
-                    ts: Some(format!("2026-01-02T03:04:{:02}.{:03}000000Z", i % 60, i)),
-                    text: t.to_string(),
+                .map(|(t, stream)| {
+                    let i = SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    LogEntry {
+                        stream: *stream,
+                        ts: Some(format!(
+                            "2026-01-02T03:04:{:02}.{:03}000000Z",
+                            i / 1000 % 60,
+                            i % 1000
+                        )),
+                        text: t.to_string(),
+                    }
                 })
                 .collect(),
         ),
@@ -176,7 +185,7 @@ fn logs_with_search_highlights() {
     for _ in 0..4 {
         update(&mut s, ch('n')); // far enough back to pause follow
     }
-    assert!(!s.pane.as_ref().unwrap().following());
+    assert!(!s.log.pane.as_ref().unwrap().following());
     let terminal = draw(&s);
     assert_snapshot!(terminal.backend());
     // Matches are highlighted; the current one differently.
@@ -208,7 +217,7 @@ fn logs_with_filter_timestamps_and_paused_follow() {
     update(&mut s, key(KeyCode::Enter));
     update(&mut s, ch('t'));
     update(&mut s, ch('k'));
-    assert!(!s.pane.as_ref().unwrap().following());
+    assert!(!s.log.pane.as_ref().unwrap().following());
     update(
         &mut s,
         log(

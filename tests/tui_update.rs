@@ -2,11 +2,13 @@
 
 use devtui::engine::logs::{LogEntry, LogEvent, LogStream};
 use devtui::engine::stats::Stats;
-use devtui::engine::{ContainerState, EngineUpdate, Health};
+use devtui::engine::{ContainerId, ContainerState, EngineUpdate, Health, Runtime};
 use devtui::ops::actions::Action;
+use devtui::ops::backend::Target;
 use devtui::tui::fixtures::{self, running};
 use devtui::tui::msg::{Effect, Msg};
-use devtui::tui::state::{EngineLink, Focus, Options, Prompt, State};
+use devtui::tui::runner::shell_container_for;
+use devtui::tui::state::{EngineLink, Focus, Options, Prompt, Redraw, State};
 use devtui::tui::update::update;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use std::time::Duration;
@@ -54,10 +56,11 @@ fn stack() -> State {
 
 fn visible_texts(s: &State) -> Vec<String> {
     let (rows, width) = s.log_area();
-    s.pane
+    s.log
+        .pane
         .as_ref()
         .unwrap()
-        .visible(&s.logs, rows, width)
+        .visible(&s.log.store, rows, width)
         .iter()
         .map(|(_, l)| l.text.to_string())
         .collect()
@@ -72,9 +75,8 @@ fn engine_updates_fill_rows_and_stream_stats_for_running_services() {
     );
     assert_eq!(
         fx,
-        vec![Effect::StartStats {
-            service: "postgres".into(),
-            container_id: "postgres-cid".into()
+        vec![Effect::FollowStats {
+            service: "postgres".into()
         }]
     );
     let mut exited = running("worker", Health::None);
@@ -118,7 +120,7 @@ fn stats_stream_only_for_rows_on_screen() {
             &mut s,
             Msg::Engine(fixtures::update(running(n, Health::None))),
         ) {
-            if let Effect::StartStats { service, .. } = fx {
+            if let Effect::FollowStats { service, .. } = fx {
                 started.push(service);
             }
         }
@@ -126,7 +128,7 @@ fn stats_stream_only_for_rows_on_screen() {
     let rows = s.table_rows();
     assert!(rows < 40);
     assert_eq!(started.len(), rows);
-    assert_eq!(s.stats_streams.len(), rows);
+    assert_eq!(s.streams.stats.len(), rows);
     // Jump to the last row: the top rows leave the screen and stop streaming.
     let fx = update(&mut s, ch('G'));
     assert!(
@@ -135,9 +137,9 @@ fn stats_stream_only_for_rows_on_screen() {
     );
     assert!(
         fx.iter()
-            .any(|f| matches!(f, Effect::StartStats { service, .. } if service == "svc39"))
+            .any(|f| matches!(f, Effect::FollowStats { service, .. } if service == "svc39"))
     );
-    assert_eq!(s.stats_streams.len(), rows);
+    assert_eq!(s.streams.stats.len(), rows);
 }
 
 #[test]
@@ -145,9 +147,8 @@ fn opening_logs_streams_them_and_closing_stops_and_frees_them() {
     let mut s = stack();
     update(&mut s, key(KeyCode::Down)); // redis
     let fx = update(&mut s, key(KeyCode::Enter));
-    assert!(fx.contains(&Effect::StartLogs {
+    assert!(fx.contains(&Effect::FollowLogs {
         service: "redis".into(),
-        container_id: "redis-cid".into(),
         tail: 1000,
         since: None
     }));
@@ -159,7 +160,7 @@ fn opening_logs_streams_them_and_closing_stops_and_frees_them() {
     assert_eq!(visible_texts(&s), ["Ready to accept connections", "second"]);
     // A late batch of a service not shown is dropped.
     update(&mut s, lines("api", &["stray"]));
-    assert_eq!(s.logs.len(), 2);
+    assert_eq!(s.log.store.len(), 2);
     let fx = update(&mut s, key(KeyCode::Esc));
     assert_eq!(
         fx,
@@ -167,8 +168,8 @@ fn opening_logs_streams_them_and_closing_stops_and_frees_them() {
             service: "redis".into()
         }]
     );
-    assert!(s.pane.is_none());
-    assert!(s.logs.is_empty());
+    assert!(s.log.pane.is_none());
+    assert!(s.log.store.is_empty());
     assert_eq!(s.focus, Focus::Services);
 }
 
@@ -193,14 +194,14 @@ fn ring_buffers_are_bounded() {
     let fx = update(&mut s, key(KeyCode::Enter));
     assert!(
         fx.iter()
-            .any(|f| matches!(f, Effect::StartLogs { tail: 50, .. }))
+            .any(|f| matches!(f, Effect::FollowLogs { tail: 50, .. }))
     );
     for chunk in 0..100 {
         let texts: Vec<String> = (0..100).map(|i| format!("line {chunk}-{i}")).collect();
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         update(&mut s, lines("api", &refs));
     }
-    assert_eq!(s.logs.len(), 100);
+    assert_eq!(s.log.store.len(), 100);
     assert_eq!(visible_texts(&s).last().unwrap(), "line 99-99");
 }
 
@@ -213,18 +214,18 @@ fn scrolling_pauses_follow_counts_new_lines_and_g_resumes() {
     update(&mut s, lines("postgres", &refs));
     update(&mut s, ch('k'));
     update(&mut s, ch('k'));
-    assert!(!s.pane.as_ref().unwrap().following());
+    assert!(!s.log.pane.as_ref().unwrap().following());
     let bottom = visible_texts(&s).last().unwrap().clone();
     assert_eq!(bottom, "line 97");
     update(&mut s, lines("postgres", &["new a", "new b", "new c"]));
-    assert_eq!(s.pane.as_ref().unwrap().new_lines, 3);
+    assert_eq!(s.log.pane.as_ref().unwrap().new_lines, 3);
     assert_eq!(
         visible_texts(&s).last().unwrap(),
         "line 97",
         "a paused pane does not move"
     );
     update(&mut s, ch('G'));
-    assert!(s.pane.as_ref().unwrap().following());
+    assert!(s.log.pane.as_ref().unwrap().following());
     assert_eq!(visible_texts(&s).last().unwrap(), "new c");
 }
 
@@ -244,41 +245,41 @@ fn search_highlights_and_moves_between_matches() {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     update(&mut s, lines("postgres", &refs));
     update(&mut s, ch('/'));
-    assert!(matches!(s.prompt, Some(Prompt::Search(_))));
+    assert!(matches!(s.prompt(), Some(Prompt::Search(_))));
     typed(&mut s, "error");
     update(&mut s, key(KeyCode::Enter));
-    assert!(s.prompt.is_none());
+    assert!(s.prompt().is_none());
     let seq_of = |s: &State, text: &str| {
-        s.logs.rings["postgres"]
+        s.log.store.rings["postgres"]
             .lines
             .iter()
             .find(|l| &*l.text == text)
             .unwrap()
             .seq
     };
-    let pane = s.pane.as_ref().unwrap();
+    let pane = s.log.pane.as_ref().unwrap();
     assert_eq!(
         pane.current_match,
         Some(seq_of(&s, "ERROR request 157 failed"))
     );
     update(&mut s, ch('n'));
     assert_eq!(
-        s.pane.as_ref().unwrap().current_match,
+        s.log.pane.as_ref().unwrap().current_match,
         Some(seq_of(&s, "ERROR request 107 failed"))
     );
     assert!(visible_texts(&s).contains(&"ERROR request 107 failed".to_string()));
     assert!(
-        !s.pane.as_ref().unwrap().following(),
+        !s.log.pane.as_ref().unwrap().following(),
         "jumping to an old match pauses follow"
     );
     update(&mut s, ch('N'));
     assert_eq!(
-        s.pane.as_ref().unwrap().current_match,
+        s.log.pane.as_ref().unwrap().current_match,
         Some(seq_of(&s, "ERROR request 157 failed"))
     );
     // Esc clears the search, then closes the pane.
     update(&mut s, key(KeyCode::Esc));
-    assert!(s.pane.as_ref().unwrap().search.is_none());
+    assert!(s.log.pane.as_ref().unwrap().search.is_none());
 }
 
 #[test]
@@ -289,17 +290,17 @@ fn invalid_regex_is_an_inline_error_and_keeps_the_prompt() {
     update(&mut s, ch('f'));
     typed(&mut s, "(unclosed");
     assert!(
-        s.pane.as_ref().unwrap().pattern_error.is_some(),
+        s.log.pane.as_ref().unwrap().pattern_error.is_some(),
         "checked while typing"
     );
     update(&mut s, key(KeyCode::Enter));
-    assert!(matches!(&s.prompt, Some(Prompt::Filter(t)) if t == "(unclosed"));
-    assert!(s.pane.as_ref().unwrap().filter.is_none());
+    assert!(matches!(s.prompt(), Some(Prompt::Filter(t)) if t == "(unclosed"));
+    assert!(s.log.pane.as_ref().unwrap().filter.is_none());
     for _ in 0.."(unclosed".len() {
         update(&mut s, key(KeyCode::Backspace));
     }
     typed(&mut s, "^b$");
-    assert!(s.pane.as_ref().unwrap().pattern_error.is_none());
+    assert!(s.log.pane.as_ref().unwrap().pattern_error.is_none());
     update(&mut s, key(KeyCode::Enter));
     assert_eq!(visible_texts(&s), ["b"]);
     // New lines that do not match stay hidden.
@@ -315,11 +316,11 @@ fn merged_view_of_marked_services_in_dependency_order() {
     update(&mut s, ch('g')); // postgres
     update(&mut s, ch(' '));
     let fx = update(&mut s, ch('L'));
-    let pane = s.pane.as_ref().unwrap();
+    let pane = s.log.pane.as_ref().unwrap();
     assert_eq!(pane.sources, ["postgres", "api"]);
     assert_eq!(
         fx.iter()
-            .filter(|f| matches!(f, Effect::StartLogs { .. }))
+            .filter(|f| matches!(f, Effect::FollowLogs { .. }))
             .count(),
         2
     );
@@ -333,14 +334,14 @@ fn destructive_actions_ask_first() {
     let mut s = stack();
     assert!(update(&mut s, ch('r')).is_empty());
     assert!(matches!(
-        s.prompt,
-        Some(Prompt::Confirm {
+        s.prompt(),
+        Some(&Prompt::Confirm {
             action: Action::Restart,
             ..
         })
     ));
     assert!(update(&mut s, ch('n')).is_empty(), "anything but y cancels");
-    assert!(s.prompt.is_none());
+    assert!(s.prompt().is_none());
     update(&mut s, ch('s'));
     let fx = update(&mut s, ch('y'));
     assert_eq!(
@@ -376,8 +377,7 @@ fn exec_needs_a_running_container() {
     assert_eq!(
         update(&mut s, ch('e')),
         vec![Effect::Exec {
-            service: "postgres".into(),
-            container_id: "postgres-cid".into()
+            service: "postgres".into()
         }]
     );
     update(
@@ -397,23 +397,38 @@ fn exec_needs_a_running_container() {
     let mut stopped = running("postgres", Health::None);
     stopped.state = ContainerState::Exited;
     update(&mut s, Msg::Engine(fixtures::update(stopped)));
-    assert!(update(&mut s, ch('e')).is_empty());
-    assert!(
-        s.toast
-            .as_ref()
-            .unwrap()
-            .text
-            .contains("postgres is exited")
+    // The runner asks the resolver, which finds no running container; its answer is the toast.
+    let why = shell_container_for(&target(), &s, "postgres").unwrap_err();
+    assert!(why.contains("postgres is exited"), "{why}");
+    update(
+        &mut s,
+        Msg::ExecDone {
+            service: "postgres".into(),
+            result: Err(why),
+        },
     );
+    let toast = s.toast.as_ref().unwrap();
+    assert!(toast.error && toast.text.contains("postgres is exited"));
+}
+
+/// What the TUI's runner resolves services through, for a project with no native services of
+/// its own (the engine is never reached in these tests).
+fn target() -> Target {
+    Target {
+        engine: devtui::engine::client::Lazy::default(),
+        compose: devtui::engine::compose::Compose::by_name("demo"),
+        project: "demo".into(),
+        natives: Vec::new(),
+    }
 }
 
 #[test]
 fn q_and_ctrl_c_quit_but_q_closes_help_first() {
     let mut s = stack();
     update(&mut s, ch('?'));
-    assert!(s.help);
+    assert!(s.help_shown());
     assert!(update(&mut s, ch('q')).is_empty());
-    assert!(!s.help && !s.quit);
+    assert!(!s.help_shown());
     assert_eq!(update(&mut s, ch('q')), vec![Effect::Quit]);
     let mut s = stack();
     let fx = update(
@@ -421,7 +436,6 @@ fn q_and_ctrl_c_quit_but_q_closes_help_first() {
         Msg::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
     );
     assert_eq!(fx, vec![Effect::Quit]);
-    assert!(s.quit);
 }
 
 #[test]
@@ -439,7 +453,7 @@ fn engine_outage_stops_streams_and_recovery_restarts_them() {
         service: "postgres".into()
     }));
     assert!(fx.iter().any(|f| matches!(f, Effect::StopStats { .. })));
-    assert!(s.log_streams.is_empty() && s.stats_streams.is_empty());
+    assert!(s.streams.logs.is_empty() && s.streams.stats.is_empty());
     assert!(s.layout().banner.is_some());
     let mut fx = update(
         &mut s,
@@ -453,11 +467,11 @@ fn engine_outage_stops_streams_and_recovery_restarts_them() {
     ));
     assert!(
         fx.iter()
-            .any(|f| matches!(f, Effect::StartLogs { service, .. } if service == "postgres"))
+            .any(|f| matches!(f, Effect::FollowLogs { service, .. } if service == "postgres"))
     );
     assert!(
         fx.iter()
-            .any(|f| matches!(f, Effect::StartStats { service, .. } if service == "postgres"))
+            .any(|f| matches!(f, Effect::FollowStats { service, .. } if service == "postgres"))
     );
     assert!(s.layout().banner.is_none());
     // A service the snapshot did not report again (its container went away meanwhile) no
@@ -490,23 +504,25 @@ fn restarted_container_resumes_its_log_stream() {
     let fx = update(&mut s, Msg::Engine(fixtures::update(again.clone())));
     let since = time::macros::datetime!(2026-01-02 03:04:06 UTC).unix_timestamp();
     assert!(
-        fx.contains(&Effect::StartLogs {
+        fx.contains(&Effect::FollowLogs {
             service: "postgres".into(),
-            container_id: "postgres-cid".into(),
             tail: 1000,
             since: Some(since)
         }),
         "{fx:?}"
     );
     // A recreated container (new id) streams from its start.
-    again.container_id = Some("new-cid".into());
+    again.runtime = Runtime::Container {
+        id: ContainerId("new-cid".into()),
+        name: "demo-postgres-1".into(),
+        image: "demo/postgres:latest".into(),
+    };
     let fx = update(&mut s, Msg::Engine(fixtures::update(again)));
     assert!(fx.contains(&Effect::StopLogs {
         service: "postgres".into()
     }));
-    assert!(fx.contains(&Effect::StartLogs {
+    assert!(fx.contains(&Effect::FollowLogs {
         service: "postgres".into(),
-        container_id: "new-cid".into(),
         tail: 1000,
         since: None
     }));
@@ -544,7 +560,10 @@ fn resize_reflows_and_keeps_selection_visible() {
             height: 24,
         },
     );
-    assert!(s.selected >= s.table_offset && s.selected < s.table_offset + s.table_rows());
+    assert!(
+        s.selection.index >= s.selection.offset
+            && s.selection.index < s.selection.offset + s.table_rows()
+    );
     assert!(!s.too_small());
     update(
         &mut s,
@@ -587,7 +606,7 @@ fn paused_pane_stays_on_the_oldest_lines_while_the_buffer_slides() {
         lines("api", &first.iter().map(String::as_str).collect::<Vec<_>>()),
     );
     update(&mut s, ch('g')); // oldest screenful, paused
-    assert!(!s.pane.as_ref().unwrap().following());
+    assert!(!s.log.pane.as_ref().unwrap().following());
     for from in [50, 100, 150] {
         let more = batch(from);
         update(
@@ -603,7 +622,7 @@ fn paused_pane_stays_on_the_oldest_lines_while_the_buffer_slides() {
         "a full screen, not the few lines left below an evicted anchor"
     );
     assert_eq!(shown[0], "line 150");
-    assert_eq!(s.pane.as_ref().unwrap().new_lines, 150);
+    assert_eq!(s.log.pane.as_ref().unwrap().new_lines, 150);
 }
 
 #[test]
@@ -663,7 +682,7 @@ fn an_idle_screen_is_not_redrawn() {
         },
     );
     update(&mut s, Msg::Tick(fixtures::NOW)); // the first figures are drawn with the tick
-    s.dirty = false;
+    s.redraw = Redraw::None;
     // Same figures once rounded, and uptimes past the minute: nothing to draw.
     let again = Stats {
         cpu_percent: 0.02,
@@ -677,7 +696,7 @@ fn an_idle_screen_is_not_redrawn() {
         },
     );
     update(&mut s, Msg::Tick(fixtures::NOW + Duration::from_secs(1)));
-    assert!(!s.dirty);
+    assert_ne!(s.redraw, Redraw::Soon);
     let busier = Stats {
         cpu_percent: 7.0,
         ..sample
@@ -689,12 +708,16 @@ fn an_idle_screen_is_not_redrawn() {
             stats: busier,
         },
     );
-    assert!(!s.dirty, "a changed figure waits for the tick");
+    assert_ne!(
+        s.redraw,
+        Redraw::Soon,
+        "a changed figure waits for the tick"
+    );
     update(&mut s, Msg::Tick(fixtures::NOW + Duration::from_secs(2)));
-    assert!(s.dirty, "and is drawn with it");
-    s.dirty = false;
+    assert_eq!(s.redraw, Redraw::Soon, "and is drawn with it");
+    s.redraw = Redraw::None;
     update(&mut s, Msg::Tick(fixtures::NOW + Duration::from_secs(60)));
-    assert!(s.dirty, "uptimes moved to the next minute");
+    assert_eq!(s.redraw, Redraw::Soon, "uptimes moved to the next minute");
 }
 
 #[test]
@@ -747,7 +770,7 @@ fn native_service_rows_follow_the_supervisor_not_the_engine() {
         Msg::Native(fixtures::native("gaian", Health::Healthy)),
     );
     assert!(
-        fx.contains(&Effect::NativeStats {
+        fx.contains(&Effect::FollowStats {
             service: "gaian".into()
         }),
         "{fx:?}"
@@ -758,14 +781,15 @@ fn native_service_rows_follow_the_supervisor_not_the_engine() {
     update(&mut s, Msg::Engine(fixtures::update(container)));
     let row = s.service("gaian").unwrap();
     assert_eq!(row.status.as_ref().unwrap().state, ContainerState::Running);
-    assert!(row.status.as_ref().unwrap().container_id.is_none());
+    assert!(row.status.as_ref().unwrap().container_id().is_none());
 
     update(&mut s, key(KeyCode::Down));
     let fx = update(&mut s, key(KeyCode::Enter));
     assert!(
-        fx.contains(&Effect::FollowNative {
+        fx.contains(&Effect::FollowLogs {
             service: "gaian".into(),
             tail: s.options.tail,
+            since: None,
         }),
         "{fx:?}"
     );
@@ -788,7 +812,7 @@ fn native_service_rows_follow_the_supervisor_not_the_engine() {
             Effect::StopLogs { service } | Effect::StopStats { service } if service == "gaian")),
         "{fx:?}"
     );
-    assert!(s.log_streams.contains_key("gaian") && s.stats_streams.contains_key("gaian"));
+    assert!(s.streams.logs.contains_key("gaian") && s.streams.stats.contains_key("gaian"));
     update(
         &mut s,
         Msg::Engine(EngineUpdate::Connected {
@@ -804,14 +828,23 @@ fn native_service_rows_follow_the_supervisor_not_the_engine() {
     // Exec and rebuild do not apply; stop asks first, like for a container.
     update(&mut s, key(KeyCode::Tab));
     let fx = update(&mut s, ch('e'));
-    assert!(!fx.iter().any(|f| matches!(f, Effect::Exec { .. })));
-    assert!(s.toast.as_ref().unwrap().text.contains("runs natively"));
+    assert_eq!(
+        fx,
+        vec![Effect::Exec {
+            service: "gaian".into()
+        }]
+    );
+    let why = shell_container_for(&target(), &s, "gaian").unwrap_err();
+    assert!(why.contains("gaian runs natively"), "{why}");
     update(&mut s, ch('b'));
-    assert!(s.prompt.is_none(), "no rebuild prompt for a native service");
+    assert!(
+        s.prompt().is_none(),
+        "no rebuild prompt for a native service"
+    );
     update(&mut s, ch('s'));
     assert_eq!(
-        s.prompt,
-        Some(Prompt::Confirm {
+        s.prompt(),
+        Some(&Prompt::Confirm {
             service: "gaian".into(),
             action: Action::Stop
         })
@@ -843,8 +876,8 @@ fn colon_commands_complete_and_run_like_their_keys() {
     typed(&mut s, "r");
     update(&mut s, key(KeyCode::Tab));
     assert_eq!(
-        s.prompt,
-        Some(Prompt::Command {
+        s.prompt(),
+        Some(&Prompt::Command {
             text: "restart redis ".into(),
             candidates: vec![]
         })
@@ -852,8 +885,8 @@ fn colon_commands_complete_and_run_like_their_keys() {
     let fx = update(&mut s, key(KeyCode::Enter));
     assert!(fx.is_empty(), "destructive: asks first");
     assert_eq!(
-        s.prompt,
-        Some(Prompt::Confirm {
+        s.prompt(),
+        Some(&Prompt::Confirm {
             service: "redis".into(),
             action: Action::Restart
         })
@@ -864,12 +897,12 @@ fn colon_commands_complete_and_run_like_their_keys() {
     update(&mut s, ch(':'));
     typed(&mut s, "logs api postgres");
     update(&mut s, key(KeyCode::Enter));
-    assert_eq!(s.pane.as_ref().unwrap().sources, ["api", "postgres"]);
+    assert_eq!(s.log.pane.as_ref().unwrap().sources, ["api", "postgres"]);
     update(&mut s, ch(':'));
     typed(&mut s, "filter (oops");
     update(&mut s, key(KeyCode::Enter));
     assert!(
-        s.pane.as_ref().unwrap().pattern_error.is_some(),
+        s.log.pane.as_ref().unwrap().pattern_error.is_some(),
         "inline regex error"
     );
     update(&mut s, key(KeyCode::Esc));
@@ -877,7 +910,7 @@ fn colon_commands_complete_and_run_like_their_keys() {
     update(&mut s, ch(':'));
     typed(&mut s, "frobnicate");
     let fx = update(&mut s, key(KeyCode::Enter));
-    assert!(fx.is_empty() && s.prompt.is_none());
+    assert!(fx.is_empty() && s.prompt().is_none());
     assert!(s.toast.as_ref().unwrap().text.contains("unknown command"));
 
     update(&mut s, ch(':'));
@@ -904,7 +937,7 @@ fn native_services_of_another_devtui_come_and_go() {
     let fx = update(&mut s, key(KeyCode::Enter));
     assert!(
         fx.iter()
-            .any(|f| matches!(f, Effect::StartLogs { service, .. } if service == "gaian"))
+            .any(|f| matches!(f, Effect::FollowLogs { service, .. } if service == "gaian"))
     );
 
     let fx = update(
@@ -917,17 +950,18 @@ fn native_services_of_another_devtui_come_and_go() {
         service: "gaian".into()
     }));
     assert!(
-        fx.contains(&Effect::FollowNative {
+        fx.contains(&Effect::FollowLogs {
             service: "gaian".into(),
             tail: s.options.tail,
+            since: None,
         }),
         "{fx:?}"
     );
-    assert!(fx.contains(&Effect::NativeStats {
+    assert!(fx.contains(&Effect::FollowStats {
         service: "gaian".into()
     }));
     let row = s.service("gaian").unwrap();
-    assert!(row.status.as_ref().unwrap().container_id.is_none());
+    assert!(row.status.as_ref().unwrap().container_id().is_none());
     // Engine reports about a gaian container no longer move the row.
     let mut container = running("gaian", Health::None);
     container.state = ContainerState::Exited;

@@ -167,6 +167,38 @@ pub async fn connect() -> Result<Docker, Error> {
     connect_to(&endpoint()?).await
 }
 
+/// An engine client connected on first use and forgotten after an outage, so the next use
+/// reconnects; shared by everything that acts on containers (the TUI's tasks, CLI commands).
+#[derive(Clone, Default)]
+pub struct Lazy {
+    docker: std::sync::Arc<tokio::sync::Mutex<Option<Docker>>>,
+}
+
+impl Lazy {
+    /// A client that is already connected.
+    pub fn connected(docker: Docker) -> Lazy {
+        Lazy {
+            docker: std::sync::Arc::new(tokio::sync::Mutex::new(Some(docker))),
+        }
+    }
+
+    pub async fn get(&self) -> Result<Docker, Error> {
+        let mut guard = self.docker.lock().await;
+        if let Some(docker) = guard.as_ref() {
+            return Ok(docker.clone());
+        }
+        let docker = connect().await?;
+        *guard = Some(docker.clone());
+        Ok(docker)
+    }
+
+    /// Forgets the client after the engine went away.
+    pub fn reset(&self) {
+        let docker = self.docker.clone();
+        tokio::spawn(async move { *docker.lock().await = None });
+    }
+}
+
 /// The innermost cause of a bollard error, which is the part a user can act on.
 fn short_reason(e: &bollard::errors::Error) -> String {
     let mut source: &dyn std::error::Error = e;

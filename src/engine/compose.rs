@@ -5,7 +5,8 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
+use futures_util::future::BoxFuture;
+use tokio::io::{AsyncBufRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
 
@@ -15,11 +16,6 @@ pub const MIN_VERSION: (u64, u64, u64) = (2, 20, 0);
 const ERROR_TAIL: usize = 20;
 /// Longest line kept from compose output; the rest of a longer line is dropped.
 const MAX_LINE: usize = 64 * 1024;
-/// A service label saying devtui writes the service's build context itself (its own
-/// executable plus the Gaian Dockerfile) before every build, so the image runs exactly the
-/// code the developer has. Value: `devtui-executable`.
-pub const BUILD_CONTEXT_LABEL: &str = "dev.devtui.build-context";
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
@@ -71,31 +67,29 @@ pub struct Compose {
     pub profiles: Vec<String>,
     /// Where compose runs (the project directory).
     pub working_dir: Option<PathBuf>,
-    /// Services whose build context devtui writes before building (`BUILD_CONTEXT_LABEL`).
-    pub devtui_contexts: Vec<(String, PathBuf)>,
+    /// Build contexts the caller writes before compose builds from them.
+    pub contexts: Vec<ContextStep>,
+}
+
+/// A build context written before compose builds `service` from `dir`: some images are made
+/// of what the caller has (devtui's own executable), which this layer need not know.
+#[derive(Clone)]
+pub struct ContextStep {
+    pub service: String,
+    pub dir: PathBuf,
+    pub write: fn(PathBuf) -> BoxFuture<'static, std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for ContextStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContextStep")
+            .field("service", &self.service)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Compose {
-    /// The driver for a loaded project (its name, files, env file and active profiles).
-    pub fn for_project(project: &crate::project::Project) -> Self {
-        Self {
-            project_name: Some(project.name.clone()),
-            files: project.files.clone(),
-            env_file: project.env_file.clone(),
-            profiles: project.profiles.clone(),
-            working_dir: Some(project.working_dir.clone()),
-            devtui_contexts: project
-                .services
-                .iter()
-                .filter(|s| {
-                    s.labels.get(BUILD_CONTEXT_LABEL).map(String::as_str)
-                        == Some("devtui-executable")
-                })
-                .filter_map(|s| Some((s.name.clone(), s.build.as_ref()?.context.clone())))
-                .collect(),
-        }
-    }
-
     /// A driver that knows only the project name: compose finds the resources by label
     /// (enough for `down` when the files no longer parse).
     pub fn by_name(name: &str) -> Self {
@@ -156,16 +150,18 @@ impl Compose {
     /// error carries the last stderr lines.
     /// `docker compose build SERVICES...`, after writing the build contexts devtui owns.
     pub async fn build(&self, services: &[String], on_line: impl FnMut(Line)) -> Result<(), Error> {
-        for (service, dir) in &self.devtui_contexts {
-            if services.contains(service) {
-                crate::gaian::image::prepare_context_async(dir.clone())
-                    .await
-                    .map_err(|source| Error::Context {
-                        service: service.clone(),
-                        dir: dir.clone(),
-                        source,
-                    })?;
-            }
+        for step in self
+            .contexts
+            .iter()
+            .filter(|c| services.contains(&c.service))
+        {
+            (step.write)(step.dir.clone())
+                .await
+                .map_err(|source| Error::Context {
+                    service: step.service.clone(),
+                    dir: step.dir.clone(),
+                    source,
+                })?;
         }
         let mut args = vec!["build".to_string()];
         args.extend(services.iter().cloned());
@@ -223,63 +219,9 @@ impl Compose {
 
 async fn forward<R: AsyncBufRead + Unpin>(mut reader: R, stream: Stream, tx: mpsc::Sender<Line>) {
     let mut buf = Vec::new();
-    while let Ok(Some(text)) = read_line_capped(&mut reader, &mut buf, MAX_LINE).await {
+    while let Ok(Some(text)) = crate::io::read_line_capped(&mut reader, &mut buf, MAX_LINE).await {
         if tx.send(Line { stream, text }).await.is_err() {
             break;
-        }
-    }
-}
-
-/// Reads the next line of a child's output, for readers that must keep draining the pipe
-/// whatever arrives (a reader that stops leaves the child blocked on a full pipe): invalid
-/// UTF-8 becomes U+FFFD, the trailing `\n` or `\r\n` is dropped, and a line longer than `cap`
-/// bytes keeps its first `cap` bytes (cut at a character boundary) while the rest of it is
-/// read and discarded. `None` at end of input; an error only from the read itself.
-/// `buf` is scratch space, reused across calls.
-pub async fn read_line_capped<R: AsyncBufRead + Unpin>(
-    reader: &mut R,
-    buf: &mut Vec<u8>,
-    cap: usize,
-) -> std::io::Result<Option<String>> {
-    buf.clear();
-    let limit = u64::try_from(cap).unwrap_or(u64::MAX);
-    let n = (&mut *reader).take(limit).read_until(b'\n', buf).await?;
-    if n == 0 {
-        return Ok(None);
-    }
-    if buf.last() == Some(&b'\n') {
-        buf.pop();
-        if buf.last() == Some(&b'\r') {
-            buf.pop();
-        }
-    } else if n == cap {
-        skip_line(reader).await?;
-        // Drop a character the cut split in two, rather than show it as U+FFFD.
-        if let Err(e) = std::str::from_utf8(buf)
-            && e.error_len().is_none()
-        {
-            buf.truncate(e.valid_up_to());
-        }
-    }
-    Ok(Some(String::from_utf8_lossy(buf).into_owned()))
-}
-
-/// Consumes input up to and including the next `\n` (or to the end), keeping none of it.
-async fn skip_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> std::io::Result<()> {
-    loop {
-        let available = reader.fill_buf().await?;
-        if available.is_empty() {
-            return Ok(());
-        }
-        match available.iter().position(|&b| b == b'\n') {
-            Some(i) => {
-                reader.consume(i + 1);
-                return Ok(());
-            }
-            None => {
-                let len = available.len();
-                reader.consume(len);
-            }
         }
     }
 }
@@ -336,51 +278,5 @@ mod tests {
         assert_eq!(parse_version("v2.24.6-desktop.1"), Some((2, 24, 6)));
         assert!(parse_version("2.19.1") < Some(MIN_VERSION));
         assert_eq!(parse_version("garbage"), None);
-    }
-
-    async fn lines_of(input: &[u8], cap: usize) -> Vec<String> {
-        // A small buffer, so lines and cuts straddle refills.
-        let mut reader = BufReader::with_capacity(4, input);
-        let mut buf = Vec::new();
-        let mut out = Vec::new();
-        while let Some(line) = read_line_capped(&mut reader, &mut buf, cap)
-            .await
-            .expect("read")
-        {
-            out.push(line);
-        }
-        out
-    }
-
-    #[tokio::test]
-    async fn lines_survive_bad_utf8_and_long_lines() {
-        assert_eq!(lines_of(b"", 8).await, Vec::<String>::new());
-        assert_eq!(
-            lines_of(b"one\r\ntwo\n\nthree", 8).await,
-            ["one", "two", "", "three"]
-        );
-        // Invalid UTF-8 is replaced and reading goes on.
-        assert_eq!(
-            lines_of(b"a\xff\xfeb\nnext\n", 8).await,
-            ["a\u{fffd}\u{fffd}b", "next"]
-        );
-        // Over the cap: the first 8 bytes, the rest of that line dropped.
-        assert_eq!(
-            lines_of(b"0123456789abcdef\nafter\n", 8).await,
-            ["01234567", "after"]
-        );
-        // Exactly the cap, with and without its newline inside the cap.
-        assert_eq!(lines_of(b"01234567\nx\n", 8).await, ["01234567", "x"]);
-        assert_eq!(lines_of(b"0123456\nx", 8).await, ["0123456", "x"]);
-        assert_eq!(lines_of(b"0123456789", 8).await, ["01234567"]);
-        // A cut through a multi-byte character drops the partial character.
-        assert_eq!(
-            lines_of("123456\u{e9}\u{e9}\nok\n".as_bytes(), 8).await,
-            ["123456\u{e9}", "ok"]
-        );
-        assert_eq!(
-            lines_of("1234567\u{e9}\nok\n".as_bytes(), 8).await,
-            ["1234567", "ok"]
-        );
     }
 }

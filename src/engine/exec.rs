@@ -14,6 +14,8 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
+use super::model::ContainerId;
+
 /// The container label naming the shell (or command) devtui opens for a service.
 pub const SHELL_LABEL: &str = "dev.devtui.shell";
 /// How often the stdin reader checks whether the exec has ended.
@@ -29,9 +31,9 @@ pub enum Error {
 
 /// The command run when the user gives none: the service's `dev.devtui.shell` label, else the
 /// first of bash and sh that exists.
-pub async fn default_command(docker: &Docker, container_id: &str) -> Vec<String> {
+pub async fn default_command(docker: &Docker, container_id: &ContainerId) -> Vec<String> {
     let configured = docker
-        .inspect_container(container_id, None)
+        .inspect_container(container_id.as_str(), None)
         .await
         .ok()
         .and_then(|c| c.config)
@@ -52,13 +54,13 @@ pub async fn default_command(docker: &Docker, container_id: &str) -> Vec<String>
 /// raw mode. Returns the command's exit code.
 pub async fn interactive(
     docker: &Docker,
-    container_id: &str,
+    container_id: &ContainerId,
     cmd: Vec<String>,
 ) -> Result<Option<i64>, Error> {
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
     let exec = docker
         .create_exec(
-            container_id,
+            container_id.as_str(),
             CreateExecOptions {
                 attach_stdin: Some(true),
                 attach_stdout: Some(true),
@@ -172,13 +174,13 @@ fn pump_stdin(stop: &AtomicBool, tx: &mpsc::Sender<Vec<u8>>) {
 /// not a terminal) goes to the command. Returns the exit code.
 pub async fn run(
     docker: &Docker,
-    container_id: &str,
+    container_id: &ContainerId,
     cmd: Vec<String>,
     stdin: bool,
 ) -> Result<Option<i64>, Error> {
     let exec = docker
         .create_exec(
-            container_id,
+            container_id.as_str(),
             CreateExecOptions {
                 attach_stdin: Some(stdin),
                 attach_stdout: Some(true),

@@ -11,6 +11,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::model::ContainerId;
+
 /// Lines taken at most into one batch.
 const MAX_BATCH: usize = 1024;
 
@@ -51,7 +53,7 @@ pub struct LogStart {
 /// `cancel` fires or the output ends.
 pub async fn follow<M, F>(
     docker: Docker,
-    container_id: String,
+    container_id: ContainerId,
     start: LogStart,
     cancel: CancellationToken,
     tx: mpsc::Sender<M>,
@@ -69,7 +71,7 @@ pub async fn follow<M, F>(
         options = options.since(i32::try_from(since).unwrap_or(i32::MAX));
     }
     let mut stream = docker
-        .logs(&container_id, Some(options.build()))
+        .logs(container_id.as_str(), Some(options.build()))
         .ready_chunks(MAX_BATCH);
     let end = loop {
         let chunk = tokio::select! {

@@ -67,12 +67,84 @@ impl PublishedPort {
     }
 }
 
+/// A container's id, as the engine knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ContainerId(pub String);
+
+impl ContainerId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ContainerId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What runs a service: a container, a native process, or nothing yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Runtime {
+    /// A container of the engine.
+    Container {
+        id: ContainerId,
+        name: String,
+        image: String,
+    },
+    /// A process a devtui runs on this machine; `pid` while it runs.
+    Native { pid: Option<u32>, command: String },
+    /// No container exists for the compose service (`image` as compose names it).
+    Absent { image: String },
+}
+
+impl Runtime {
+    pub fn container_id(&self) -> Option<&ContainerId> {
+        match self {
+            Runtime::Container { id, .. } => Some(id),
+            _ => None,
+        }
+    }
+
+    pub fn container_name(&self) -> Option<&str> {
+        match self {
+            Runtime::Container { name, .. } => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The native process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Runtime::Native { pid, .. } => *pid,
+            _ => None,
+        }
+    }
+
+    pub fn is_native(&self) -> bool {
+        matches!(self, Runtime::Native { .. })
+    }
+
+    /// What the IMAGE column says: the image, or how the native process runs.
+    pub fn describe(&self) -> String {
+        match self {
+            Runtime::Container { image, .. } | Runtime::Absent { image } => image.clone(),
+            Runtime::Native {
+                pid: Some(pid),
+                command,
+            } => format!("native: pid {pid} · {command}"),
+            Runtime::Native { pid: None, command } => format!("native: {command}"),
+        }
+    }
+}
+
 /// Everything devtui shows about one service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceStatus {
     pub service: String,
-    pub container_id: Option<String>,
-    pub container_name: Option<String>,
+    pub runtime: Runtime,
     pub state: ContainerState,
     pub health: Health,
     /// Output of the most recent health probe, trimmed.
@@ -80,9 +152,29 @@ pub struct ServiceStatus {
     pub exit_code: Option<i64>,
     pub restarts: u64,
     pub ports: Vec<PublishedPort>,
-    /// RFC 3339 start time of the running container.
+    /// RFC 3339 start time of the running container or process.
     pub started_at: Option<String>,
-    pub image: String,
+}
+
+impl ServiceStatus {
+    pub fn container_id(&self) -> Option<&ContainerId> {
+        self.runtime.container_id()
+    }
+
+    /// A service that has no container (`image` as compose names it).
+    pub fn absent(service: &str, image: String) -> ServiceStatus {
+        ServiceStatus {
+            service: service.to_string(),
+            runtime: Runtime::Absent { image },
+            state: ContainerState::Missing,
+            health: Health::None,
+            last_probe_output: None,
+            exit_code: None,
+            restarts: 0,
+            ports: vec![],
+            started_at: None,
+        }
+    }
 }
 
 /// What the engine watcher sends: the engine's reachability and per-service changes.

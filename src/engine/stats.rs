@@ -10,6 +10,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::model::ContainerId;
+
 /// One sample of a container's resource usage.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Stats {
@@ -24,7 +26,7 @@ pub struct Stats {
 /// the container stops.
 pub async fn follow<M, F>(
     docker: Docker,
-    container_id: String,
+    container_id: ContainerId,
     cancel: CancellationToken,
     tx: mpsc::Sender<M>,
     wrap: F,
@@ -35,7 +37,7 @@ pub async fn follow<M, F>(
         .stream(true)
         .one_shot(false)
         .build();
-    let mut stream = docker.stats(&container_id, Some(options));
+    let mut stream = docker.stats(container_id.as_str(), Some(options));
     loop {
         let item = tokio::select! {
             _ = cancel.cancelled() => return,

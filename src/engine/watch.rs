@@ -15,7 +15,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::client;
-use super::model::{ContainerState, EngineUpdate, Health, PublishedPort, ServiceStatus};
+use super::model::{
+    ContainerId, ContainerState, EngineUpdate, Health, PublishedPort, Runtime, ServiceStatus,
+};
 
 /// The label compose puts on every container, network and volume of a project.
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
@@ -122,8 +124,8 @@ async fn session(
     // Which service each container belongs to, so a destroy can be attributed.
     let mut services: HashMap<String, String> = HashMap::new();
     for status in snapshot {
-        if let Some(id) = &status.container_id {
-            services.insert(id.clone(), status.service.clone());
+        if let Some(id) = status.container_id() {
+            services.insert(id.0.clone(), status.service.clone());
         }
         if tx.send(EngineUpdate::Service(status)).await.is_err() {
             return Ok(());
@@ -196,7 +198,7 @@ async fn survivor(
 pub async fn container_ids(
     docker: &Docker,
     project: &str,
-) -> Result<Vec<String>, bollard::errors::Error> {
+) -> Result<Vec<ContainerId>, bollard::errors::Error> {
     let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
     let containers = docker
         .list_containers(Some(
@@ -206,7 +208,10 @@ pub async fn container_ids(
                 .build(),
         ))
         .await?;
-    Ok(containers.into_iter().filter_map(|c| c.id).collect())
+    Ok(containers
+        .into_iter()
+        .filter_map(|c| c.id.map(ContainerId))
+        .collect())
 }
 
 /// Every container of `project` (by the compose project label), inspected, in service order.
@@ -218,7 +223,7 @@ pub async fn snapshot(
     // A few inspects in flight at once: the first frame of a 10-service project waits for
     // the slowest, not for the sum.
     let mut inspected = futures_util::stream::iter(containers)
-        .map(|id| async move { inspect_status(docker, &id).await })
+        .map(|id| async move { inspect_status(docker, id.as_str()).await })
         .buffer_unordered(SNAPSHOT_CONCURRENCY);
     let mut out = Vec::new();
     while let Some(result) = inspected.next().await {
@@ -296,8 +301,14 @@ pub fn status_from_inspect(resp: ContainerInspectResponse) -> Option<ServiceStat
         .unwrap_or_default();
     Some(ServiceStatus {
         service,
-        container_id: resp.id,
-        container_name: resp.name.map(|n| n.trim_start_matches('/').to_string()),
+        runtime: Runtime::Container {
+            id: ContainerId(resp.id?),
+            name: resp
+                .name
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            image: config.and_then(|c| c.image.clone()).unwrap_or_default(),
+        },
         state: container_state,
         health,
         last_probe_output,
@@ -305,7 +316,6 @@ pub fn status_from_inspect(resp: ContainerInspectResponse) -> Option<ServiceStat
         restarts: resp.restart_count.unwrap_or(0).max(0) as u64,
         ports,
         started_at,
-        image: config.and_then(|c| c.image.clone()).unwrap_or_default(),
     })
 }
 

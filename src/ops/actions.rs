@@ -1,20 +1,14 @@
 //! One-service actions shared by the TUI and the CLI: restart, stop, start, rebuild, open.
 //!
-//! Restart, stop and start control the service's container through the Engine API; start of
-//! a service with no container and rebuild (build + `up -d --force-recreate --no-deps`) go
-//! through the compose CLI, like all lifecycle work.
+//! Where the service runs decides how (`backend`): a container's restart, stop and start go
+//! through the Engine API; start of a service with no container and rebuild (build +
+//! `up -d --force-recreate --no-deps`) through the compose CLI, like all lifecycle work; a
+//! native service's through its supervisor.
 
-use std::io::IsTerminal;
-
-use bollard::Docker;
-use bollard::query_parameters::{
-    RestartContainerOptions, StartContainerOptions, StopContainerOptions,
-};
-
-use crate::cli::{ProjectArgs, ServiceArgs};
-use crate::engine::compose::Compose;
-use crate::engine::{ContainerState, ServiceStatus, watch};
+use super::backend::{Error, Target};
+use crate::engine::client;
 use crate::exit::{self, Failure};
+use crate::project::Discovery;
 
 /// An action on one service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -45,160 +39,9 @@ impl Action {
     }
 }
 
-/// Why an action failed.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{0}")]
-    Engine(#[from] bollard::errors::Error),
-    #[error("{0}")]
-    Compose(#[from] crate::engine::compose::Error),
-    #[error("{service} has no container; start it with `devtui start {service}`")]
-    NoContainer { service: String },
-    #[error("{service} publishes no port")]
-    NoPort { service: String },
-    #[error("cannot open {url}: {reason}")]
-    Open { url: String, reason: String },
-}
-
-/// Seconds a container gets to stop before it is killed (compose's default).
-const STOP_TIMEOUT_SECS: i32 = 10;
-
-/// What an action needs: the engine, compose for the project, and the project's name.
-#[derive(Clone)]
-pub struct Target {
-    pub docker: Docker,
-    pub compose: Compose,
-    pub project: String,
-}
-
-impl Target {
-    /// The service's status, from the engine (its container if any).
-    pub async fn status(&self, service: &str) -> Result<Option<ServiceStatus>, Error> {
-        let all = watch::snapshot(&self.docker, &self.project).await?;
-        // Prefer a running container when several exist (scaled services).
-        let mut mine: Vec<ServiceStatus> =
-            all.into_iter().filter(|s| s.service == service).collect();
-        mine.sort_by_key(|s| s.state != ContainerState::Running);
-        Ok(mine.into_iter().next())
-    }
-
-    /// Performs `action` on `service`; `on_line` gets the progress output of compose (rebuild).
-    /// Returns a one-line message for the user.
-    pub async fn perform(
-        &self,
-        service: &str,
-        action: Action,
-        mut on_line: impl FnMut(String),
-    ) -> Result<String, Error> {
-        let status = self.status(service).await?;
-        let container = status.as_ref().and_then(|s| s.container_id.clone());
-        match action {
-            Action::Restart => {
-                let id = container.ok_or_else(|| Error::NoContainer {
-                    service: service.into(),
-                })?;
-                let opts = RestartContainerOptions {
-                    t: Some(STOP_TIMEOUT_SECS),
-                    ..Default::default()
-                };
-                self.docker.restart_container(&id, Some(opts)).await?;
-                Ok(format!("{service} restarted"))
-            }
-            Action::Stop => {
-                let id = container.ok_or_else(|| Error::NoContainer {
-                    service: service.into(),
-                })?;
-                let opts = StopContainerOptions {
-                    t: Some(STOP_TIMEOUT_SECS),
-                    ..Default::default()
-                };
-                self.docker.stop_container(&id, Some(opts)).await?;
-                Ok(format!("{service} stopped"))
-            }
-            Action::Start => {
-                match container {
-                    Some(id) => {
-                        self.docker
-                            .start_container(&id, None::<StartContainerOptions>)
-                            .await?
-                    }
-                    // No container yet: compose creates it (and what it depends on).
-                    None => {
-                        self.compose
-                            .run(&["up", "-d", service], |l| on_line(l.text))
-                            .await?
-                    }
-                }
-                Ok(format!("{service} started"))
-            }
-            Action::Rebuild => {
-                self.compose
-                    .build(&[service.to_string()], |l| on_line(l.text))
-                    .await?;
-                self.compose
-                    .run(
-                        &["up", "-d", "--force-recreate", "--no-deps", service],
-                        |l| on_line(l.text),
-                    )
-                    .await?;
-                Ok(format!("{service} rebuilt and recreated"))
-            }
-            Action::Open => {
-                let url =
-                    status
-                        .as_ref()
-                        .and_then(|s| url(&s.ports))
-                        .ok_or_else(|| Error::NoPort {
-                            service: service.into(),
-                        })?;
-                open_url(&url).await?;
-                Ok(format!("opened {url}"))
-            }
-        }
-    }
-}
-
-/// The URL `open` goes to: the first published port a browser can open, else the first
-/// published port at all (the desktop may have a handler for its scheme).
-pub fn url(ports: &[crate::engine::PublishedPort]) -> Option<String> {
-    ports
-        .iter()
-        .find(|p| p.is_web())
-        .or_else(|| ports.first())
-        .map(crate::engine::PublishedPort::url)
-}
-
-/// Opens a URL with the desktop's opener, its output discarded (the TUI owns the terminal).
-pub async fn open_url(url: &str) -> Result<(), Error> {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    let status = tokio::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .status()
-        .await
-        .map_err(|e| Error::Open {
-            url: url.into(),
-            reason: format!("{opener}: {e}"),
-        })?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(Error::Open {
-            url: url.into(),
-            reason: format!("{opener} exited with {status}"),
-        })
-    }
-}
-
-/// Loads the project, checks the service name and connects: what every CLI action needs.
-pub async fn target_for(project: &ProjectArgs, service: &str) -> anyhow::Result<Target> {
+/// Loads the project and checks the service name: what every CLI action needs. The engine is
+/// connected when an action needs it (a native service's does not).
+pub async fn target_for(project: &Discovery, service: &str) -> anyhow::Result<Target> {
     let project = crate::project::load(project, &[])
         .await
         .map_err(Failure::from)?;
@@ -216,57 +59,34 @@ pub async fn target_for(project: &ProjectArgs, service: &str) -> anyhow::Result<
         ))
         .into());
     }
-    let docker = crate::engine::client::connect()
-        .await
-        .map_err(|e| Failure::new(exit::NO_ENGINE, e.to_string()))?;
     Ok(Target {
-        docker,
-        compose: Compose::for_project(&project),
+        engine: client::Lazy::default(),
+        compose: crate::ops::compose_for(&project),
         project: project.name,
+        natives: Vec::new(),
     })
 }
 
-/// `devtui restart|stop|start|rebuild|open SERVICE`.
-pub async fn run(project: &ProjectArgs, action: Action, args: ServiceArgs) -> anyhow::Result<i32> {
-    let target = target_for(project, &args.service).await?;
-    if action.destructive() && !args.yes && !confirm(action, &args.service)? {
-        eprintln!("devtui: nothing done");
-        return Ok(exit::FAILED);
-    }
-    let failed = |e: String| {
-        Failure::new(
+/// `devtui restart|stop|start|rebuild|open SERVICE` (the caller has confirmed it).
+pub async fn run(project: &Discovery, action: Action, service: &str) -> anyhow::Result<i32> {
+    let target = target_for(project, service).await?;
+    let failed = |e: Error| match e {
+        Error::NoContainer { .. } | Error::NoPort { .. } => {
+            Failure::new(exit::FAILED, e.to_string())
+        }
+        Error::Connect(_) => Failure::new(exit::NO_ENGINE, e.to_string()),
+        other => Failure::new(
             exit::FAILED,
-            format!("{} {}: {e}", action.verb(), args.service),
-        )
+            format!("{} {service}: {other}", action.verb()),
+        ),
     };
-    if let Some(result) = super::native_control::act(&target.project, &args.service, action).await {
-        println!("{}", result.map_err(failed)?);
-        return Ok(exit::OK);
-    }
+    let (backend, status) = target.locate(service).await.map_err(failed)?;
     let message = target
-        .perform(&args.service, action, |line| eprintln!("{line}"))
+        .perform(&backend, service, action, status.as_ref(), |line| {
+            eprintln!("{line}")
+        })
         .await
-        .map_err(|e| match e {
-            Error::NoContainer { .. } | Error::NoPort { .. } => {
-                Failure::new(exit::FAILED, e.to_string())
-            }
-            other => failed(other.to_string()),
-        })?;
+        .map_err(failed)?;
     println!("{message}");
     Ok(exit::OK)
-}
-
-/// Asks on the terminal; without one, `--yes` is required.
-fn confirm(action: Action, service: &str) -> anyhow::Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Failure::usage(format!(
-            "{} {service} needs confirmation: pass --yes when not on a terminal",
-            action.verb()
-        ))
-        .into());
-    }
-    eprint!("{} {service}? [y/N] ", action.verb());
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

@@ -3,9 +3,8 @@
 use serde::Serialize;
 
 use super::preflight::{self, Check};
-use crate::cli::ProjectArgs;
 use crate::exit;
-use crate::project::{self, Location};
+use crate::project::{self, Discovery, Location};
 
 /// The `doctor --json` document.
 #[derive(Debug, Serialize)]
@@ -16,7 +15,7 @@ pub struct DoctorReport {
 }
 
 /// `devtui doctor [--json]`: prints the checklist; exit 0, or the code of the first failed check.
-pub async fn run(args: &ProjectArgs, json: bool) -> anyhow::Result<i32> {
+pub async fn run(args: &Discovery, json: bool) -> anyhow::Result<i32> {
     let report = checks(args).await;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -43,7 +42,7 @@ pub async fn run(args: &ProjectArgs, json: bool) -> anyhow::Result<i32> {
 
 /// Runs every check without changing anything (a missing `.env` is rendered to a temp file
 /// so compose can still read the project).
-pub async fn checks(args: &ProjectArgs) -> DoctorReport {
+pub async fn checks(args: &Discovery) -> DoctorReport {
     let mut checks = Vec::new();
     let ((engine, connected), compose) =
         tokio::join!(preflight::engine(), preflight::compose_version());

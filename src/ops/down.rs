@@ -1,15 +1,21 @@
 //! `devtui down`: stop and remove the stack's containers and networks (and, with
 //! `--volumes`, its named volumes) through `docker compose down`.
 
-use crate::cli::{DownArgs, ProjectArgs};
 use crate::engine::compose::{self, Compose};
 use crate::engine::watch;
 use crate::exit::{self, Failure};
-use crate::ops::actions::Action;
-use crate::project;
+use crate::project::{self, Discovery};
+use crate::supervisor::{Control, control};
+
+/// What `down` removes besides containers and networks.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    /// Also the named volumes (deletes data).
+    pub volumes: bool,
+}
 
 /// `devtui down [--volumes]`: returns the exit code, or a `Failure`.
-pub async fn run(args: &ProjectArgs, down: DownArgs) -> anyhow::Result<i32> {
+pub async fn run(args: &Discovery, down: DownOptions) -> anyhow::Result<i32> {
     let (engine, connected) = super::preflight::engine().await;
     let Some((docker, _)) = connected else {
         return Err(engine.into_failure().into());
@@ -19,7 +25,7 @@ pub async fn run(args: &ProjectArgs, down: DownArgs) -> anyhow::Result<i32> {
     // parse (or .env is gone), compose finds the project's resources by label instead.
     let (driver, name) = match project::load_at(&loc, &[]).await {
         Ok(p) => {
-            let mut d = Compose::for_project(&p);
+            let mut d = crate::ops::compose_for(&p);
             d.profiles = vec!["*".into()];
             (d, p.name)
         }
@@ -33,9 +39,9 @@ pub async fn run(args: &ProjectArgs, down: DownArgs) -> anyhow::Result<i32> {
     };
     // Native services would lose what they depend on: their devtui stops them first (and
     // stays open, showing them stopped).
-    if let Some(remote) = super::native_control::status(&name).await {
+    if let Some(remote) = control::status(&name).await {
         for native in &remote.services {
-            match super::native_control::act(&name, &native.service, Action::Stop).await {
+            match control::act(&name, &native.service, Control::Stop).await {
                 Some(Ok(message)) => {
                     eprintln!(
                         "devtui: {message} (native, in the devtui with pid {})",

@@ -5,18 +5,31 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::cli::ProjectArgs;
-use crate::engine::model::{ContainerState, Health, PublishedPort, ServiceStatus};
+use crate::engine::model::{ContainerState, Health, PublishedPort, Runtime, ServiceStatus};
 use crate::engine::watch;
 use crate::exit::{self, Failure};
-use crate::project;
+use crate::project::{self, Discovery};
 
 /// One service in `status --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct StatusEntry {
-    #[serde(flatten)]
-    pub status: ServiceStatus,
-    /// Seconds since the container started (running containers only).
+    pub service: String,
+    /// `container`, `native` or `absent`.
+    pub runs: &'static str,
+    pub container_id: Option<String>,
+    pub container_name: Option<String>,
+    /// A native process's id, while it runs.
+    pub pid: Option<u32>,
+    pub state: ContainerState,
+    pub health: Health,
+    pub last_probe_output: Option<String>,
+    pub exit_code: Option<i64>,
+    pub restarts: u64,
+    pub ports: Vec<PublishedPort>,
+    pub started_at: Option<String>,
+    /// The image, or how the native process runs.
+    pub image: String,
+    /// Seconds since the container or process started (running ones only).
     pub uptime_seconds: Option<u64>,
     /// `host:port` URLs for the published ports.
     pub urls: Vec<String>,
@@ -30,7 +43,7 @@ pub struct StatusReport {
 }
 
 /// `devtui status [--json]`: prints the table or the JSON document; exit 0 unless the engine is unreachable.
-pub async fn run(args: &ProjectArgs, json: bool) -> anyhow::Result<i32> {
+pub async fn run(args: &Discovery, json: bool) -> anyhow::Result<i32> {
     let (engine, connected) = super::preflight::engine().await;
     let Some((docker, _)) = connected else {
         return Err(engine.into_failure().into());
@@ -56,10 +69,10 @@ pub async fn run(args: &ProjectArgs, json: bool) -> anyhow::Result<i32> {
         )
     })?;
     // Services another devtui runs natively: the engine does not know them.
-    if let Some(remote) = super::native_control::status(&name).await {
+    if let Some(remote) = crate::supervisor::control::status(&name).await {
         statuses.extend(remote.services.into_iter().map(|mut s| {
-            if let Some(p) = &model {
-                s.image = p.secrets.mask(&s.image).into_owned();
+            if let (Some(p), Runtime::Native { command, .. }) = (&model, &mut s.runtime) {
+                *command = p.secrets.mask(command).into_owned();
             }
             s
         }));
@@ -90,7 +103,8 @@ pub fn build_report(
             statuses.retain(|st| st.service != s.name);
             if mine.is_empty() {
                 if s.enabled_by(&p.profiles) {
-                    ordered.push(missing(&s.name, s.image.clone().unwrap_or_default()));
+                    let image = s.image.clone().unwrap_or_default();
+                    ordered.push(ServiceStatus::absent(&s.name, image));
                 }
             } else {
                 ordered.extend(mine);
@@ -104,29 +118,27 @@ pub fn build_report(
     }
 }
 
-fn missing(service: &str, image: String) -> ServiceStatus {
-    ServiceStatus {
-        service: service.to_string(),
-        container_id: None,
-        container_name: None,
-        state: ContainerState::Missing,
-        health: Health::None,
-        last_probe_output: None,
-        exit_code: None,
-        restarts: 0,
-        ports: vec![],
-        started_at: None,
-        image,
-    }
-}
-
-fn entry(status: ServiceStatus) -> StatusEntry {
-    let uptime_seconds = status.started_at.as_deref().and_then(uptime);
-    let urls = status.ports.iter().map(PublishedPort::url).collect();
+fn entry(s: ServiceStatus) -> StatusEntry {
     StatusEntry {
-        status,
-        uptime_seconds,
-        urls,
+        service: s.service.clone(),
+        runs: match &s.runtime {
+            Runtime::Container { .. } => "container",
+            Runtime::Native { .. } => "native",
+            Runtime::Absent { .. } => "absent",
+        },
+        container_id: s.container_id().map(|id| id.0.clone()),
+        container_name: s.runtime.container_name().map(str::to_string),
+        pid: s.runtime.pid(),
+        state: s.state,
+        health: s.health,
+        last_probe_output: s.last_probe_output.clone(),
+        exit_code: s.exit_code,
+        restarts: s.restarts,
+        ports: s.ports.clone(),
+        started_at: s.started_at.clone(),
+        image: s.runtime.describe(),
+        uptime_seconds: s.started_at.as_deref().and_then(uptime),
+        urls: s.ports.iter().map(PublishedPort::url).collect(),
     }
 }
 
@@ -178,25 +190,24 @@ pub fn table(report: &StatusReport) -> String {
         .services
         .iter()
         .map(|e| {
-            let s = &e.status;
-            let state = match s.exit_code {
-                Some(code) => format!("{} ({code})", state_name(s.state)),
-                None => state_name(s.state).to_string(),
+            let state = match e.exit_code {
+                Some(code) => format!("{} ({code})", state_name(e.state)),
+                None => state_name(e.state).to_string(),
             };
             [
-                s.service.clone(),
+                e.service.clone(),
                 state,
-                health_name(s.health).to_string(),
+                health_name(e.health).to_string(),
                 e.uptime_seconds
                     .map(human_duration)
                     .unwrap_or_else(|| "-".into()),
-                s.restarts.to_string(),
+                e.restarts.to_string(),
                 if e.urls.is_empty() {
                     "-".into()
                 } else {
                     e.urls.join(" ")
                 },
-                s.image.clone(),
+                e.image.clone(),
             ]
         })
         .collect();
@@ -223,10 +234,10 @@ pub fn table(report: &StatusReport) -> String {
         let _ = writeln!(out, "(no containers for project {})", report.project);
     }
     for e in &report.services {
-        if e.status.health == Health::Unhealthy
-            && let Some(probe) = &e.status.last_probe_output
+        if e.health == Health::Unhealthy
+            && let Some(probe) = &e.last_probe_output
         {
-            let _ = writeln!(out, "{}: last health probe: {probe}", e.status.service);
+            let _ = writeln!(out, "{}: last health probe: {probe}", e.service);
         }
     }
     out

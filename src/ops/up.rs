@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -12,13 +13,13 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::preflight::{self, Check};
-use crate::cli::{ProjectArgs, UpArgs};
-use crate::engine::compose::{self, Compose};
-use crate::engine::model::{ContainerState, EngineUpdate, Health, ServiceStatus};
+use crate::engine::compose;
+use crate::engine::model::{ContainerId, ContainerState, EngineUpdate, Health, ServiceStatus};
 use crate::engine::watch;
 use crate::exit::{self, Failure};
 use crate::project::native::NativeService;
-use crate::project::{self, DependsCondition, Project, Service};
+use crate::project::{self, DependsCondition, Discovery, Project, Service};
+use crate::supervisor::observe::Native;
 
 /// How many log lines a failure shows.
 const FAILURE_LOG_LINES: usize = 20;
@@ -28,8 +29,47 @@ const REDRAW: Duration = Duration::from_millis(100);
 /// crashes right after it starts fails `up` instead of being reported up.
 const SETTLE: Duration = Duration::from_secs(1);
 
-/// `devtui up`: returns the exit code, or a `Failure` carrying the code and the message.
-pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
+/// What `up` starts and how.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Compose profiles to enable.
+    pub compose_profiles: Vec<String>,
+    /// A devtui profile (a name in the project's profile directory, or a file path).
+    pub devtui_profile: Option<String>,
+    /// How long every service gets to be healthy.
+    pub timeout: Duration,
+    /// Services to start (none: all the active profiles enable).
+    pub services: Vec<String>,
+}
+
+/// A stack `up` brought up: the project, and the native services this devtui now runs
+/// (they live as long as it does; `shutdown` stops them).
+pub struct Stack {
+    pub project: Project,
+    pub natives: Vec<Arc<Native>>,
+    /// Answers other devtui commands about the native services while it lives.
+    control: Option<crate::supervisor::control::Server>,
+}
+
+impl Stack {
+    /// Runs the native services in the foreground (their output on stdout) until a signal;
+    /// returns 128 + the signal. Nothing to run: returns at once with 0.
+    pub async fn foreground(&self) -> anyhow::Result<i32> {
+        if self.natives.is_empty() {
+            return Ok(exit::OK);
+        }
+        crate::supervisor::lifecycle::foreground(&self.natives, &self.project.secrets).await
+    }
+
+    /// Stops answering other devtui commands, then stops the native services.
+    pub async fn shutdown(self) {
+        drop(self.control);
+        crate::supervisor::lifecycle::stop_all(&self.natives).await;
+    }
+}
+
+/// `devtui up`: returns the running stack, or a `Failure` carrying the code and the message.
+pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
     let started = Instant::now();
     let loc = project::discover(args).map_err(Failure::from)?;
     let ((engine, connected), compose_check) =
@@ -51,7 +91,7 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
         Some(name) => Some(project::profile::load(&loc, name).map_err(profile_failure)?),
         None => None,
     };
-    let project = project::load_at(&loc, &up.profiles)
+    let project = project::load_at(&loc, &up.compose_profiles)
         .await
         .map_err(Failure::from)?;
     let natives = match &profile {
@@ -79,7 +119,7 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
     let control = if natives.is_empty() {
         None
     } else {
-        Some(super::native_control::claim(&project.name)?)
+        Some(crate::supervisor::control::claim(&project.name)?)
     };
     let (ports, disk) = tokio::join!(
         preflight::ports(&docker, &endpoint, &project.name, &port_owners),
@@ -104,11 +144,11 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
             // The failure quotes container logs and compose output: no secret values in them.
             .map_err(|f| Failure::new(f.code, project.secrets.mask(&f.message)))?
     };
-    let left = Duration::from_secs(up.timeout).saturating_sub(started.elapsed());
-    let running = super::native::start_all(&project, &natives, left).await?;
+    let left = up.timeout.saturating_sub(started.elapsed());
+    let running = crate::supervisor::lifecycle::start_all(&project, &natives, left).await?;
     // Other devtui commands (status, restart, down...) reach them through it.
     let control = control.map(|c| c.serve(&running));
-    statuses.extend(running.iter().map(super::native::status));
+    statuses.extend(running.iter().map(crate::supervisor::lifecycle::status));
 
     let report = super::status::build_report(&project.name, None, statuses);
     print!("{}", super::status::table(&report));
@@ -118,19 +158,11 @@ pub async fn run(args: &ProjectArgs, up: UpArgs) -> anyhow::Result<i32> {
         report.services.len(),
         started.elapsed().as_secs_f64()
     );
-    // The TUI needs a terminal on both ends; in a script `up` ends here as with --no-tui.
-    let tui = !up.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    // Native services live as long as this devtui: in the TUI, or in the foreground.
-    let code = if tui {
-        crate::tui::run_with(project, running.clone()).await
-    } else if running.is_empty() {
-        Ok(exit::OK)
-    } else {
-        super::native::foreground(&running, &project.secrets).await
-    };
-    drop(control);
-    super::native::stop_all(&running).await;
-    code
+    Ok(Stack {
+        project,
+        natives: running,
+        control,
+    })
 }
 
 fn profile_failure(e: project::profile::Error) -> Failure {
@@ -150,7 +182,7 @@ async fn replace_containers(project: &Project, natives: &[NativeService]) -> Res
     }
     let mut args = vec!["rm", "--stop", "--force"];
     args.extend(names);
-    Compose::for_project(project)
+    crate::ops::compose_for(project)
         .run(&args, |_| {})
         .await
         .map_err(|e| compose_failure("removing the containers of native services failed", e))
@@ -172,9 +204,9 @@ pub async fn bring_up(
     project: &Project,
     selected: &[Service],
     containers: &[String],
-    timeout: u64,
+    timeout: Duration,
 ) -> Result<Vec<ServiceStatus>, Failure> {
-    let driver = Compose::for_project(project);
+    let driver = crate::ops::compose_for(project);
     let mut progress = Progress::new(selected);
     let names: Vec<String> = selected.iter().map(|s| s.name.clone()).collect();
 
@@ -203,7 +235,7 @@ pub async fn bring_up(
 
     // Containers that exist before we start may be stale (an old exit); they count only
     // once compose has (re)started them.
-    let baseline: HashSet<String> = watch::container_ids(docker, &project.name)
+    let baseline: HashSet<ContainerId> = watch::container_ids(docker, &project.name)
         .await
         .map(HashSet::from_iter)
         .map_err(|e| {
@@ -238,11 +270,11 @@ pub async fn bring_up(
         .filter(|d| d.condition == DependsCondition::ServiceCompletedSuccessfully)
         .map(|d| d.service.clone())
         .collect();
-    let mut containers: HashMap<String, ServiceStatus> = HashMap::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let mut containers: HashMap<ContainerId, ServiceStatus> = HashMap::new();
+    let deadline = tokio::time::Instant::now() + timeout;
     let mut redraw = tokio::time::interval(REDRAW);
     // When each running container (by id) was first seen running, for `SETTLE`.
-    let mut running_since: HashMap<String, Instant> = HashMap::new();
+    let mut running_since: HashMap<ContainerId, Instant> = HashMap::new();
     let mut settling = false;
 
     loop {
@@ -262,7 +294,7 @@ pub async fn bring_up(
                 if let Ok(all) = watch::snapshot(docker, &project.name).await {
                     containers = all
                         .into_iter()
-                        .filter_map(|s| Some((s.container_id.clone()?, s)))
+                        .filter_map(|s| Some((s.container_id().cloned()?, s)))
                         .collect();
                 }
                 if !ok {
@@ -282,7 +314,7 @@ pub async fn bring_up(
             },
             update = updates.recv(), if updates_open => match update {
                 Some(EngineUpdate::Service(s)) => {
-                    if let Some(id) = s.container_id.clone() {
+                    if let Some(id) = s.container_id().cloned() {
                         containers.insert(id, s);
                     }
                 }
@@ -319,8 +351,7 @@ pub async fn bring_up(
             }
         }
         let settled = |s: &ServiceStatus| {
-            s.container_id
-                .as_ref()
+            s.container_id()
                 .and_then(|id| running_since.get(id))
                 .is_some_and(|since| since.elapsed() >= SETTLE)
         };
@@ -345,7 +376,7 @@ pub async fn bring_up(
                     .filter(|s| &s.service == name)
                     .cloned()
                     .collect();
-                mine.sort_by(|a, b| a.container_name.cmp(&b.container_name));
+                mine.sort_by(|a, b| a.runtime.container_name().cmp(&b.runtime.container_name()));
                 out.extend(mine);
             }
             return Ok(out);
@@ -356,7 +387,7 @@ pub async fn bring_up(
 /// Why a service failed.
 struct ServiceFailure {
     service: String,
-    container_id: Option<String>,
+    container_id: Option<ContainerId>,
     reason: String,
     probe: Option<String>,
 }
@@ -380,10 +411,10 @@ fn judge(s: &ServiceStatus, may_complete: bool) -> Option<String> {
 /// The first selected service whose container failed. Before compose is done, containers
 /// in `stale` (those that existed before `up`) are not judged yet.
 fn first_failure(
-    containers: &HashMap<String, ServiceStatus>,
+    containers: &HashMap<ContainerId, ServiceStatus>,
     names: &[String],
     completes: &HashSet<String>,
-    stale: Option<&HashSet<String>>,
+    stale: Option<&HashSet<ContainerId>>,
 ) -> Option<ServiceFailure> {
     names.iter().find_map(|name| {
         containers.iter().find_map(|(id, s)| {
@@ -426,9 +457,9 @@ async fn service_failure(docker: &Docker, f: ServiceFailure) -> Failure {
 
 async fn timeout_failure(
     docker: &Docker,
-    containers: &HashMap<String, ServiceStatus>,
+    containers: &HashMap<ContainerId, ServiceStatus>,
     names: &[String],
-    timeout: u64,
+    timeout: Duration,
 ) -> Failure {
     let waiting: Vec<&String> = names
         .iter()
@@ -439,7 +470,8 @@ async fn timeout_failure(
         })
         .collect();
     let mut message = format!(
-        "timed out after {timeout}s waiting for {}",
+        "timed out after {}s waiting for {}",
+        timeout.as_secs(),
         waiting
             .iter()
             .map(|s| s.as_str())
@@ -455,7 +487,7 @@ async fn timeout_failure(
                 indent(probe)
             ));
         }
-        if let Some(id) = &s.container_id {
+        if let Some(id) = s.container_id() {
             let logs = last_log_lines(docker, id, FAILURE_LOG_LINES).await;
             if !logs.is_empty() {
                 message.push_str(&format!(
@@ -475,13 +507,13 @@ fn judge_ready(s: &ServiceStatus) -> bool {
 }
 
 /// The last `n` lines the container wrote (stdout and stderr), through the Engine API.
-async fn last_log_lines(docker: &Docker, id: &str, n: usize) -> Vec<String> {
+async fn last_log_lines(docker: &Docker, id: &ContainerId, n: usize) -> Vec<String> {
     let options = LogsOptionsBuilder::new()
         .stdout(true)
         .stderr(true)
         .tail(&n.to_string())
         .build();
-    let mut stream = docker.logs(id, Some(options));
+    let mut stream = docker.logs(id.as_str(), Some(options));
     let mut text = String::new();
     while let Some(Ok(chunk)) = stream.next().await {
         text.push_str(&chunk.to_string());

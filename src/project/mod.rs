@@ -22,7 +22,6 @@ pub use model::{
     Build, Dependency, DependsCondition, Mount, PortSpec, Service, WatchRule, dependency_order,
 };
 
-use crate::cli::ProjectArgs;
 use crate::engine::compose::{self, Compose};
 use crate::exit;
 
@@ -39,6 +38,14 @@ const OVERRIDE_FILE_NAMES: [&str; 4] = [
     "docker-compose.override.yaml",
     "docker-compose.override.yml",
 ];
+
+/// How the project is found, as `docker compose` takes it: `-f` files and `-p` name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Discovery {
+    /// Compose files (relative to the current directory); none: look for them.
+    pub files: Vec<PathBuf>,
+    pub project_name: Option<String>,
+}
 
 /// Where a project's files came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -141,7 +148,7 @@ impl From<Error> for exit::Failure {
 }
 
 /// Finds the project's compose files the way docker compose does (see the module docs).
-pub fn discover(args: &ProjectArgs) -> Result<Location, Error> {
+pub fn discover(args: &Discovery) -> Result<Location, Error> {
     let cwd = std::env::current_dir().map_err(Error::Cwd)?;
     let explicit: Vec<PathBuf> = if !args.files.is_empty() {
         args.files.iter().map(|f| cwd.join(f)).collect()
@@ -213,7 +220,7 @@ fn first_existing(dir: &Path, names: &[&str]) -> Option<PathBuf> {
 }
 
 /// Discovers the project and reads it with `docker compose config --format json`.
-pub async fn load(args: &ProjectArgs, profiles: &[String]) -> Result<Project, Error> {
+pub async fn load(args: &Discovery, profiles: &[String]) -> Result<Project, Error> {
     load_at(&discover(args)?, profiles).await
 }
 

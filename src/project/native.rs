@@ -102,29 +102,6 @@ impl DevtuiJson {
 }
 
 impl NativeService {
-    /// The supervisor's spec: `devtui` resolves to the running executable, the environment
-    /// is devtui's own plus the declared variables.
-    pub fn spec(&self) -> std::io::Result<crate::supervisor::Spec> {
-        let (program, args) = self.command.split_first().unwrap_or((&self.name, &[]));
-        let program = if program == SELF_PROGRAM {
-            std::env::current_exe()?
-        } else {
-            PathBuf::from(program)
-        };
-        let mut spec = crate::supervisor::Spec::new(
-            &self.name,
-            program,
-            args.iter().map(Into::into).collect(),
-        );
-        spec.env = self
-            .environment
-            .iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect();
-        spec.working_dir = Some(self.working_dir.clone());
-        Ok(spec)
-    }
-
     /// The command line as shown to the user.
     pub fn command_line(&self) -> String {
         self.command.join(" ")

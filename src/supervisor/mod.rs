@@ -18,8 +18,11 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::compose::read_line_capped;
+use crate::io::read_line_capped;
+use crate::project::native::{NativeService, SELF_PROGRAM};
 
+pub mod control;
+pub mod lifecycle;
 pub mod observe;
 
 /// Lines kept per process when not configured otherwise.
@@ -78,6 +81,32 @@ impl Spec {
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Spec {
         self.env.push((key.into(), value.into()));
         self
+    }
+
+    /// How a declared native service runs: `devtui` resolves to the running executable, the
+    /// environment is devtui's own plus the declared variables.
+    pub fn native(service: &NativeService) -> std::io::Result<Spec> {
+        let (program, args) = service
+            .command
+            .split_first()
+            .unwrap_or((&service.name, &[]));
+        let program = if program == SELF_PROGRAM {
+            std::env::current_exe()?
+        } else {
+            PathBuf::from(program)
+        };
+        let mut spec = Spec::new(
+            &service.name,
+            program,
+            args.iter().map(Into::into).collect(),
+        );
+        spec.env = service
+            .environment
+            .iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        spec.working_dir = Some(service.working_dir.clone());
+        Ok(spec)
     }
 }
 
@@ -158,7 +187,8 @@ impl Shared {
 }
 
 /// What the user asks of a supervised process (the TUI's and CLI's stop, start, restart).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Control {
     /// SIGTERM (SIGKILL after the grace period); no restart until `Start`.
     Stop,
@@ -166,6 +196,26 @@ pub enum Control {
     Start,
     /// Stop the process and start it again at once (not counted as a crash restart).
     Restart,
+}
+
+impl Control {
+    /// The verb, for messages.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Control::Stop => "stop",
+            Control::Start => "start",
+            Control::Restart => "restart",
+        }
+    }
+
+    /// What the process is once the control has taken effect.
+    pub fn done(self) -> &'static str {
+        match self {
+            Control::Stop => "stopped",
+            Control::Start => "started",
+            Control::Restart => "restarted",
+        }
+    }
 }
 
 /// A supervised child process. Dropping it without `stop` kills the child.

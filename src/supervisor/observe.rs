@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{State, Status, Supervisor};
 use crate::engine::logs::{LogEntry, LogEvent, LogStream};
 use crate::engine::stats::Stats;
-use crate::engine::{ContainerState, Health, PublishedPort, ServiceStatus};
+use crate::engine::{ContainerState, Health, PublishedPort, Runtime, ServiceStatus};
 use crate::project::native::NativeService;
 use crate::project::{Project, model::Service};
 
@@ -20,8 +20,6 @@ use crate::project::{Project, model::Service};
 pub const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// A probe that takes longer than this failed.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
-/// The image column of a native service, so every view says how it runs.
-pub const NATIVE_IMAGE_PREFIX: &str = "native: ";
 
 /// A native service and the supervisor running it.
 pub struct Native {
@@ -48,7 +46,7 @@ impl Native {
         service: NativeService,
         ports: Vec<PublishedPort>,
     ) -> std::io::Result<Arc<Native>> {
-        let supervisor = Supervisor::start(service.spec()?);
+        let supervisor = Supervisor::start(super::Spec::native(&service)?);
         Ok(Arc::new(Native {
             service,
             supervisor,
@@ -110,17 +108,12 @@ fn status_of(
         State::Stopped { exit } => (ContainerState::Exited, Some(exit.clone())),
     };
     let running = state == ContainerState::Running;
-    let image = match &status.state {
-        State::Running { pid } => format!(
-            "{NATIVE_IMAGE_PREFIX}pid {pid} · {}",
-            native.service.command_line()
-        ),
-        _ => format!("{NATIVE_IMAGE_PREFIX}{}", native.service.command_line()),
-    };
     ServiceStatus {
         service: native.service.name.clone(),
-        container_id: None,
-        container_name: None,
+        runtime: Runtime::Native {
+            pid: pid(status),
+            command: native.service.command_line(),
+        },
         state,
         health: if running { probe.health } else { Health::None },
         last_probe_output: note.or_else(|| probe.output.clone().filter(|_| running)),
@@ -132,7 +125,6 @@ fn status_of(
         } else {
             None
         },
-        image,
     }
 }
 

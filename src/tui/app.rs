@@ -3,32 +3,30 @@
 //! tasks that report back by message. Frames are drawn only when something changed, at most
 //! once per `FRAME`, inside a synchronized update.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bollard::Docker;
 use futures_util::StreamExt;
 use ratatui::crossterm::event::{Event, EventStream};
 use ratatui::crossterm::execute;
 use ratatui::crossterm::terminal::{BeginSynchronizedUpdate, EndSynchronizedUpdate};
 use time::OffsetDateTime;
 use tokio::signal::unix::{SignalKind, signal};
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::compose::Compose;
-use crate::engine::logs::{LogEvent, LogStart};
-use crate::engine::{EngineUpdate, client, exec, logs, stats, watch};
+use crate::engine::{ContainerId, EngineUpdate, client, exec, watch};
 use crate::exit::Failure;
-use crate::ops::actions::Target;
-use crate::ops::native_control;
+use crate::ops::backend::Target;
 use crate::project::{Location, Project};
 use crate::supervisor::observe::{self, Native};
 use crate::tui::msg::{Effect, Msg};
-use crate::tui::state::{Options, State};
+use crate::tui::runner::Runner;
+use crate::tui::state::{Options, Redraw, State};
 use crate::tui::terminal::TerminalGuard;
 use crate::tui::update::update;
 use crate::tui::views::render;
@@ -53,274 +51,6 @@ const INPUT_BOUND: usize = 64;
 enum Exit {
     Quit,
     Signal(i32),
-}
-
-/// A lazily (re)connected engine client shared by the effect tasks.
-#[derive(Clone, Default)]
-struct Engine {
-    docker: Arc<Mutex<Option<Docker>>>,
-}
-
-impl Engine {
-    async fn get(&self) -> Result<Docker, String> {
-        let mut guard = self.docker.lock().await;
-        if let Some(docker) = guard.as_ref() {
-            return Ok(docker.clone());
-        }
-        let docker = client::connect().await.map_err(|e| e.to_string())?;
-        *guard = Some(docker.clone());
-        Ok(docker)
-    }
-
-    /// Forget the client after the engine went away, so the next use reconnects.
-    fn reset(&self) {
-        let docker = self.docker.clone();
-        tokio::spawn(async move { *docker.lock().await = None });
-    }
-}
-
-/// Runs effects as tasks and keeps the cancellation token of every stream.
-struct Runner {
-    engine: Engine,
-    compose: Compose,
-    project: String,
-    tx: mpsc::Sender<Msg>,
-    /// Stats samples, read by the loop only on the clock tick that shows them.
-    stats_tx: mpsc::Sender<Msg>,
-    root: CancellationToken,
-    logs: HashMap<String, CancellationToken>,
-    stats: HashMap<String, CancellationToken>,
-    /// Native services devtui supervises, by name.
-    natives: HashMap<String, Arc<Native>>,
-    /// Native services another devtui runs for the project, and the task that follows them.
-    elsewhere: Elsewhere,
-}
-
-/// What this TUI knows of native services run by another devtui (`up -P` in another
-/// terminal): it reaches them through that devtui's socket.
-#[derive(Default)]
-struct Elsewhere {
-    names: HashSet<String>,
-    watch: Option<(String, tokio::task::JoinHandle<()>)>,
-}
-
-impl Runner {
-    fn stream_token(
-        map: &mut HashMap<String, CancellationToken>,
-        root: &CancellationToken,
-        service: &str,
-    ) -> CancellationToken {
-        let token = root.child_token();
-        if let Some(old) = map.insert(service.to_string(), token.clone()) {
-            old.cancel();
-        }
-        token
-    }
-
-    /// Follows the native services another devtui runs for the project, unless this one
-    /// runs its own (one devtui per project does) or it already does. Called again on engine
-    /// updates: an `up` in another terminal starts containers before its native services.
-    fn watch_elsewhere(&mut self) {
-        if !self.natives.is_empty() {
-            return;
-        }
-        if let Some((project, task)) = &self.elsewhere.watch {
-            if project == &self.project && !task.is_finished() {
-                return;
-            }
-            task.abort();
-        }
-        let task = tokio::spawn(native_control::watch(
-            self.project.clone(),
-            self.root.child_token(),
-            self.tx.clone(),
-            Msg::NativesElsewhere,
-        ));
-        self.elsewhere.watch = Some((self.project.clone(), task));
-    }
-
-    fn run(&mut self, effect: Effect) {
-        match effect {
-            Effect::StartLogs {
-                service,
-                container_id,
-                tail,
-                since,
-            } => {
-                let token = Self::stream_token(&mut self.logs, &self.root, &service);
-                let (engine, tx) = (self.engine.clone(), self.tx.clone());
-                tokio::spawn(async move {
-                    let docker = match engine.get().await {
-                        Ok(d) => d,
-                        Err(e) => {
-                            let _ = tx
-                                .send(Msg::Logs {
-                                    service,
-                                    event: LogEvent::Ended(Some(e)),
-                                })
-                                .await;
-                            return;
-                        }
-                    };
-                    let start = LogStart { tail, since };
-                    logs::follow(docker, container_id, start, token, tx, move |event| {
-                        Msg::Logs {
-                            service: service.clone(),
-                            event,
-                        }
-                    })
-                    .await;
-                });
-            }
-            Effect::StopLogs { service } => {
-                if let Some(token) = self.logs.remove(&service) {
-                    token.cancel();
-                }
-            }
-            Effect::StartStats {
-                service,
-                container_id,
-            } => {
-                let token = Self::stream_token(&mut self.stats, &self.root, &service);
-                let (engine, tx) = (self.engine.clone(), self.stats_tx.clone());
-                tokio::spawn(async move {
-                    if let Ok(docker) = engine.get().await {
-                        stats::follow(docker, container_id, token, tx, move |stats| Msg::Stats {
-                            service: service.clone(),
-                            stats,
-                        })
-                        .await;
-                    }
-                });
-            }
-            Effect::StopStats { service } => {
-                if let Some(token) = self.stats.remove(&service) {
-                    token.cancel();
-                }
-            }
-            Effect::FollowNative { service, tail } => {
-                let token = Self::stream_token(&mut self.logs, &self.root, &service);
-                let tx = self.tx.clone();
-                let name = service.clone();
-                let wrap = move |event| Msg::Logs {
-                    service: name.clone(),
-                    event,
-                };
-                match self.natives.get(&service).cloned() {
-                    Some(native) => {
-                        tokio::spawn(observe::follow_logs(native, tail, token, tx, wrap));
-                    }
-                    None => {
-                        let project = self.project.clone();
-                        tokio::spawn(native_control::follow_logs(
-                            project, service, tail, token, tx, wrap,
-                        ));
-                    }
-                }
-            }
-            Effect::NativeStats { service } => {
-                let token = Self::stream_token(&mut self.stats, &self.root, &service);
-                let tx = self.stats_tx.clone();
-                let name = service.clone();
-                let wrap = move |stats| Msg::Stats {
-                    service: name.clone(),
-                    stats,
-                };
-                match self.natives.get(&service).cloned() {
-                    Some(native) => {
-                        tokio::spawn(observe::follow_stats(native, token, tx, wrap));
-                    }
-                    None => {
-                        let project = self.project.clone();
-                        tokio::spawn(native_control::follow_stats(
-                            project, service, token, tx, wrap,
-                        ));
-                    }
-                }
-            }
-            Effect::Action { service, action } if self.natives.contains_key(&service) => {
-                let native = self.natives[&service].clone();
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let result = crate::ops::native::perform(&native, action).await;
-                    action_done(&tx, service, action, result).await;
-                });
-            }
-            Effect::Action { service, action } if self.elsewhere.names.contains(&service) => {
-                let (project, tx) = (self.project.clone(), self.tx.clone());
-                tokio::spawn(async move {
-                    let result = native_control::act(&project, &service, action)
-                        .await
-                        .unwrap_or_else(|| Err(format!("{service} is no longer run natively")));
-                    action_done(&tx, service, action, result).await;
-                });
-            }
-            Effect::Action { service, action } => {
-                let (engine, tx) = (self.engine.clone(), self.tx.clone());
-                let (compose, project) = (self.compose.clone(), self.project.clone());
-                tokio::spawn(async move {
-                    let result = match engine.get().await {
-                        Ok(docker) => {
-                            let target = Target {
-                                docker,
-                                compose,
-                                project,
-                            };
-                            let progress = tx.clone();
-                            let svc = service.clone();
-                            target
-                                .perform(&service, action, move |line| {
-                                    // Progress is best effort: a full channel drops a line.
-                                    let _ = progress.try_send(Msg::ActionOutput {
-                                        service: svc.clone(),
-                                        line,
-                                    });
-                                })
-                                .await
-                                .map_err(|e| e.to_string())
-                        }
-                        Err(e) => Err(e),
-                    };
-                    action_done(&tx, service, action, result).await;
-                });
-            }
-            Effect::SaveLogs { path, contents } => {
-                let tx = self.tx.clone();
-                tokio::task::spawn_blocking(move || {
-                    let result = save(&path, &contents)
-                        .map(|()| path)
-                        .map_err(|e| e.to_string());
-                    let _ = tx.blocking_send(Msg::Saved(result));
-                });
-            }
-            // The loop handles these itself: they need the terminal or end the loop.
-            Effect::Exec { .. } | Effect::Quit => {}
-        }
-    }
-}
-
-async fn action_done(
-    tx: &mpsc::Sender<Msg>,
-    service: String,
-    action: crate::ops::actions::Action,
-    result: Result<String, String>,
-) {
-    let _ = tx
-        .send(Msg::ActionDone {
-            service,
-            action,
-            result,
-        })
-        .await;
-}
-
-/// Writes saved log lines whole or not at all, readable by the user only (they may hold
-/// anything a container printed).
-fn save(path: &str, contents: &str) -> std::io::Result<()> {
-    crate::paths::write_atomic(std::path::Path::new(path), 0o600, |f| {
-        f.write_all(contents.as_bytes())
-    })
-    .map(drop)
 }
 
 /// Sends the TUI's own logs to a file under the state directory: nothing may reach stdout
@@ -381,7 +111,7 @@ pub async fn run(start: Start, natives: Vec<Arc<Native>>) -> anyhow::Result<i32>
             (
                 project.name.clone(),
                 services,
-                Compose::for_project(&project),
+                crate::ops::compose_for(&project),
                 Model::Loaded,
             )
         }
@@ -398,24 +128,16 @@ pub async fn run(start: Start, natives: Vec<Arc<Native>>) -> anyhow::Result<i32>
     let mut state = State::new(name.clone(), services, Options::from_env())
         .with_natives(natives.iter().map(|n| n.service.name.clone()));
     let mut watcher = Watcher::start(&root, &name);
-    let mut runner = Runner {
-        engine: Engine::default(),
+    for native in &natives {
+        observe::watch(native.clone(), root.child_token(), tx.clone(), Msg::Native);
+    }
+    let target = Target {
+        engine: client::Lazy::default(),
         compose,
         project: name.clone(),
-        tx,
-        stats_tx,
-        root: root.clone(),
-        logs: HashMap::new(),
-        stats: HashMap::new(),
-        natives: natives
-            .iter()
-            .map(|n| (n.service.name.clone(), n.clone()))
-            .collect(),
-        elsewhere: Elsewhere::default(),
+        natives,
     };
-    for native in natives {
-        observe::watch(native, root.child_token(), runner.tx.clone(), Msg::Native);
-    }
+    let mut runner = Runner::new(target, tx, stats_tx, root.clone());
     let mut term = TerminalGuard::enter()?;
     tracing::info!(project = %name, "tui started");
     let exit = event_loop(
@@ -460,7 +182,7 @@ async fn event_loop(
     // The last message came from the user: its answer is not held back for the frame clock.
     let mut user_input = false;
     loop {
-        if state.dirty && (user_input || Instant::now() >= next_frame) {
+        if state.redraw == Redraw::Soon && (user_input || Instant::now() >= next_frame) {
             draw(state, term)?;
             next_frame = Instant::now() + FRAME;
         }
@@ -481,8 +203,8 @@ async fn event_loop(
                 model = Model::Loaded;
                 match loaded {
                     Ok(project) => {
-                        runner.compose = Compose::for_project(&project);
-                        runner.project = project.name.clone();
+                        runner.target.compose = crate::ops::compose_for(&project);
+                        runner.target.project = project.name.clone();
                         if project.name != state.project {
                             watcher.token.cancel();
                             *watcher = Watcher::start(&runner.root, &project.name);
@@ -496,21 +218,24 @@ async fn event_loop(
             }
             Some(msg) = rx.recv() => msg,
             _ = tick.tick() => Msg::Tick(OffsetDateTime::now_utc()),
-            _ = tokio::time::sleep_until(next_frame), if state.dirty => continue,
+            _ = tokio::time::sleep_until(next_frame), if state.redraw == Redraw::Soon => continue,
             _ = sigterm.recv() => return Ok(Exit::Signal(128 + 15)),
             _ = sighup.recv() => return Ok(Exit::Signal(128 + 1)),
             _ = sigint.recv() => return Ok(Exit::Signal(128 + 2)),
         };
         user_input = matches!(msg, Msg::Key(_) | Msg::Mouse(_) | Msg::Resize { .. });
-        let mut effects: VecDeque<Effect> = VecDeque::new();
         if matches!(msg, Msg::Tick(_)) {
             // Samples wait for the tick that draws them: the loop wakes once a second for
             // every stats stream together, not once per sample.
             while let Ok(sample) = stats_rx.try_recv() {
-                effects.extend(handle(state, runner, sample));
+                if let Some(exit) = handle(state, term, runner, &mut input, sample).await? {
+                    return Ok(exit);
+                }
             }
         }
-        effects.extend(handle(state, runner, msg));
+        if let Some(exit) = handle(state, term, runner, &mut input, msg).await? {
+            return Ok(exit);
+        }
         // Drain what is already queued (a log burst) before the next frame, but only for
         // so long: a full channel of 1,024-line batches takes hundreds of milliseconds, and
         // a key pressed meanwhile would wait for all of it.
@@ -526,55 +251,57 @@ async fn event_loop(
                     Err(_) => break,
                 },
             };
-            effects.extend(handle(state, runner, queued));
-        }
-        while let Some(effect) = effects.pop_front() {
-            match effect {
-                Effect::Quit => return Ok(Exit::Quit),
-                Effect::Exec {
-                    service,
-                    container_id,
-                } => {
-                    // One reader of stdin at a time: the shell's, then the TUI's again.
-                    input.stop().await;
-                    let result = shell(term, &runner.engine, &service, &container_id).await;
-                    input = Input::start();
-                    let size = term.terminal.size()?;
-                    effects.extend(handle(
-                        state,
-                        runner,
-                        Msg::Resize {
-                            width: size.width,
-                            height: size.height,
-                        },
-                    ));
-                    // The clock stood still during the shell; the exit-code toast lives from now.
-                    effects.extend(handle(state, runner, Msg::Tick(OffsetDateTime::now_utc())));
-                    effects.extend(handle(state, runner, Msg::ExecDone { service, result }));
-                }
-                other => runner.run(other),
+            if let Some(exit) = handle(state, term, runner, &mut input, queued).await? {
+                return Ok(exit);
             }
-        }
-        if state.quit {
-            return Ok(Exit::Quit);
         }
     }
 }
 
-fn handle(state: &mut State, runner: &mut Runner, msg: Msg) -> Vec<Effect> {
-    match &msg {
-        Msg::Engine(update) => {
-            if let EngineUpdate::Unreachable { .. } = update {
-                runner.engine.reset();
-            }
-            runner.watch_elsewhere();
+/// Applies one message and runs the effects it asks for, at once, with the state they were
+/// asked from. Returns how the loop ends, when it does.
+async fn handle(
+    state: &mut State,
+    term: &mut TerminalGuard,
+    runner: &mut Runner,
+    input: &mut Input,
+    msg: Msg,
+) -> anyhow::Result<Option<Exit>> {
+    if let Msg::Engine(update) = &msg {
+        if let EngineUpdate::Unreachable { .. } = update {
+            runner.target.engine.reset();
         }
-        Msg::NativesElsewhere(statuses) => {
-            runner.elsewhere.names = statuses.iter().map(|s| s.service.clone()).collect();
-        }
-        _ => {}
+        runner.watch_elsewhere();
     }
-    update(state, msg)
+    let mut effects: VecDeque<Effect> = update(state, msg).into();
+    while let Some(effect) = effects.pop_front() {
+        match effect {
+            Effect::Quit => return Ok(Some(Exit::Quit)),
+            Effect::Exec { service } => {
+                let result = match runner.shell_container(state, &service) {
+                    Ok(container) => {
+                        // One reader of stdin at a time: the shell's, then the TUI's again.
+                        input.stop().await;
+                        let result = shell(term, &runner.target.engine, &service, &container)
+                            .await
+                            .map_err(|e| format!("exec in {service} failed: {e}"));
+                        *input = Input::start();
+                        let size = term.terminal.size()?;
+                        let (width, height) = (size.width, size.height);
+                        effects.extend(update(state, Msg::Resize { width, height }));
+                        // The clock stood still during the shell; the exit-code toast lives
+                        // from now.
+                        effects.extend(update(state, Msg::Tick(OffsetDateTime::now_utc())));
+                        result
+                    }
+                    Err(why) => Err(why),
+                };
+                effects.extend(update(state, Msg::ExecDone { service, result }));
+            }
+            other => runner.run(other, state),
+        }
+    }
+    Ok(None)
 }
 
 /// The project model (`docker compose config`) behind the rows' order.
@@ -660,18 +387,18 @@ fn draw(state: &mut State, term: &mut TerminalGuard) -> anyhow::Result<()> {
     let drawn = term.terminal.draw(|frame| render(state, frame));
     execute!(out, EndSynchronizedUpdate)?;
     drawn?;
-    state.dirty = false;
+    state.redraw = Redraw::None;
     Ok(())
 }
 
 /// Leaves the TUI for an interactive shell in the container and comes back.
 async fn shell(
     term: &mut TerminalGuard,
-    engine: &Engine,
+    engine: &client::Lazy,
     service: &str,
-    container_id: &str,
+    container_id: &ContainerId,
 ) -> Result<Option<i64>, String> {
-    let docker = engine.get().await?;
+    let docker = engine.get().await.map_err(|e| e.to_string())?;
     term.suspend().map_err(|e| e.to_string())?;
     // Raw mode is on: lines need an explicit carriage return.
     print!("\x1b[2J\x1b[H devtui: shell in {service}; type `exit` to return\r\n");

@@ -3,7 +3,9 @@
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-use crate::engine::{ContainerState, EngineUpdate, Health, PublishedPort, ServiceStatus};
+use crate::engine::{
+    ContainerId, ContainerState, EngineUpdate, Health, PublishedPort, Runtime, ServiceStatus,
+};
 use crate::tui::state::{Options, State};
 
 /// The fixed "now" of test states, so uptimes are stable in snapshots.
@@ -13,8 +15,11 @@ pub const NOW: OffsetDateTime = datetime!(2026-01-02 03:04:05 UTC);
 pub fn running(service: &str, health: Health) -> ServiceStatus {
     ServiceStatus {
         service: service.to_string(),
-        container_id: Some(format!("{service}-cid")),
-        container_name: Some(format!("demo-{service}-1")),
+        runtime: Runtime::Container {
+            id: ContainerId(format!("{service}-cid")),
+            name: format!("demo-{service}-1"),
+            image: format!("demo/{service}:latest"),
+        },
         state: ContainerState::Running,
         health,
         last_probe_output: None,
@@ -22,7 +27,6 @@ pub fn running(service: &str, health: Health) -> ServiceStatus {
         restarts: 0,
         ports: Vec::new(),
         started_at: Some("2026-01-02T01:34:05Z".to_string()),
-        image: format!("demo/{service}:latest"),
     }
 }
 
@@ -62,9 +66,10 @@ pub fn update(status: ServiceStatus) -> EngineUpdate {
 /// A service devtui runs natively, as its supervisor reports it (no container).
 pub fn native(service: &str, health: Health) -> ServiceStatus {
     ServiceStatus {
-        container_id: None,
-        container_name: None,
-        image: format!("native: pid 4242 · devtui {service} serve"),
+        runtime: Runtime::Native {
+            pid: Some(4242),
+            command: format!("devtui {service} serve"),
+        },
         ..running(service, health)
     }
 }

@@ -1,8 +1,10 @@
 //! Bounded per-service log buffers and the merged, filtered views over them.
 //!
-//! Every line gets a global sequence number when it arrives, so a merged view of several
-//! services is a k-way merge of their rings by `seq`, and a paused pane anchors on a `seq`
-//! that stays valid while new lines arrive.
+//! Every line gets a sequence number from its time (the engine's timestamp, else its
+//! arrival), kept increasing within a service, so a merged view of several services is a
+//! k-way merge of their rings by `seq` in time order (one service's backlog arriving after
+//! another's newer lines still goes before them), and a paused pane anchors on a `seq` that
+//! stays valid while new lines arrive.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::LazyLock;
@@ -24,6 +26,7 @@ pub enum Stream {
 /// One log line as received, with ANSI escapes kept.
 #[derive(Debug, Clone)]
 pub struct LogLine {
+    /// Nanoseconds since the Unix epoch of the line (see the module docs).
     pub seq: u64,
     pub stream: Stream,
     /// Engine timestamp (RFC 3339), when the engine sent one.
@@ -71,16 +74,18 @@ impl Ring {
 #[derive(Debug)]
 pub struct LogStore {
     pub capacity: usize,
-    next_seq: u64,
     pub rings: BTreeMap<String, Ring>,
+    /// The time given to the last line that had no timestamp: such lines keep their order
+    /// however coarse the clock.
+    last_arrival: u64,
 }
 
 impl LogStore {
     pub fn new(capacity: usize) -> Self {
         Self {
             capacity: capacity.max(1),
-            next_seq: 1,
             rings: BTreeMap::new(),
+            last_arrival: 0,
         }
     }
 
@@ -92,10 +97,20 @@ impl LogStore {
         ts: Option<String>,
         text: String,
     ) -> &LogLine {
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let at = match ts.as_deref().and_then(unix_nanos) {
+            Some(at) => at,
+            None => {
+                self.last_arrival = now_nanos().max(self.last_arrival + 1);
+                self.last_arrival
+            }
+        };
         let capacity = self.capacity;
         let ring = self.rings.entry(service.to_string()).or_default();
+        // Within a service, lines stay in arrival order whatever their timestamps say.
+        let seq = match ring.lines.back() {
+            Some(last) if last.seq >= at => last.seq + 1,
+            _ => at,
+        };
         while ring.lines.len() >= capacity {
             ring.lines.pop_front();
         }
@@ -166,6 +181,19 @@ impl LogStore {
     }
 }
 
+/// An RFC 3339 timestamp as nanoseconds since the Unix epoch.
+fn unix_nanos(ts: &str) -> Option<u64> {
+    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
+    u64::try_from(t.unix_timestamp_nanos()).ok()
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 struct Cursor<'a> {
     service: &'a str,
     ring: &'a Ring,
@@ -218,6 +246,37 @@ impl<'a> Iterator for Merge<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_orders_by_timestamp_even_when_a_backlog_arrives_late() {
+        let mut store = LogStore::new(10);
+        let ts = |s: &str| Some(format!("2026-01-02T08:11:{s}Z"));
+        store.push("gaian", Stream::Stdout, ts("57.1"), "gaian 57.1".into());
+        store.push("gaian", Stream::Stdout, ts("58"), "gaian 58".into());
+        // postgres's backlog arrives after gaian's newer lines.
+        store.push("postgres", Stream::Stdout, ts("56.5"), "pg 56.5".into());
+        store.push("postgres", Stream::Stdout, ts("57.25"), "pg 57.25".into());
+        // A line without a timestamp of its own is placed at its arrival.
+        store.push("postgres", Stream::Devtui, None, "devtui now".into());
+        // Out of order within a service: stays after the line it followed.
+        store.push("gaian", Stream::Stdout, ts("50"), "gaian late".into());
+        let sources = vec!["gaian".to_string(), "postgres".to_string()];
+        let oldest_first: Vec<String> = store
+            .fwd(&sources, 0)
+            .map(|(_, l)| l.text.to_string())
+            .collect();
+        assert_eq!(
+            oldest_first,
+            [
+                "pg 56.5",
+                "gaian 57.1",
+                "pg 57.25",
+                "gaian 58",
+                "gaian late",
+                "devtui now"
+            ]
+        );
+    }
 
     #[test]
     fn ring_is_bounded_and_merge_orders_by_arrival() {

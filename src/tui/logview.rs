@@ -386,14 +386,15 @@ mod tests {
         let store = store_with(100);
         let mut pane = LogPane::new(vec!["api".into()]);
         pane.search = Some(Pattern::new(r"line [15]0$").unwrap());
+        let seq_of = |i: usize| Some(store.rings["api"].lines[i].seq);
         assert!(pane.search_older(&store, 10));
-        assert_eq!(pane.current_match, Some(51)); // "line 50" has seq 51
+        assert_eq!(pane.current_match, seq_of(50));
         let shown = texts(&pane.visible(&store, 10, 80));
         assert!(shown.contains(&"line 50".to_string()), "{shown:?}");
         assert!(pane.search_older(&store, 10));
-        assert_eq!(pane.current_match, Some(11));
+        assert_eq!(pane.current_match, seq_of(10));
         assert!(!pane.search_older(&store, 10));
         assert!(pane.search_newer(&store, 10));
-        assert_eq!(pane.current_match, Some(51));
+        assert_eq!(pane.current_match, seq_of(50));
     }
 }

@@ -11,6 +11,7 @@ pub mod format;
 pub mod logbuf;
 pub mod logview;
 pub mod msg;
+pub mod runner;
 pub mod state;
 pub mod terminal;
 pub mod update;
@@ -18,11 +19,11 @@ pub mod views;
 
 use std::io::IsTerminal;
 
-use crate::cli::ProjectArgs;
 use crate::exit::Failure;
+use crate::project::Discovery;
 
 /// `devtui` with no subcommand: the TUI on the discovered project.
-pub async fn run(args: &ProjectArgs) -> anyhow::Result<i32> {
+pub async fn run(args: &Discovery) -> anyhow::Result<i32> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(Failure::usage(
             "the TUI needs a terminal; in scripts use `devtui status` (or `--json`)",

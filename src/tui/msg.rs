@@ -53,7 +53,7 @@ pub enum Msg {
         action: Action,
         result: Result<String, String>,
     },
-    /// An interactive exec returned to the TUI.
+    /// An interactive exec returned to the TUI (`Err`: a sentence saying why there was none).
     ExecDone {
         service: String,
         result: Result<Option<i64>, String>,
@@ -62,39 +62,30 @@ pub enum Msg {
     Saved(Result<String, String>),
 }
 
-/// Work `update` hands to the app loop; `update` itself does no I/O.
+/// Work `update` hands to the app loop; `update` itself does no I/O. Each says what is wanted
+/// for a service; the runner resolves where the service runs and how (`ops::backend`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    /// Stream a container's logs: the last `tail` lines, then follow; `since` is unix seconds.
-    StartLogs {
+    /// Follow a service's logs: the last `tail` lines, then live ones; `since` (unix seconds)
+    /// resumes a restarted container's where its last stream stopped.
+    FollowLogs {
         service: String,
-        container_id: String,
         tail: usize,
         since: Option<i64>,
     },
     StopLogs {
         service: String,
     },
-    StartStats {
+    /// Sample a service's CPU and memory while its row is on screen.
+    FollowStats {
         service: String,
-        container_id: String,
     },
     StopStats {
         service: String,
     },
-    /// Follow a native service's output: the last `tail` lines kept, then live lines.
-    FollowNative {
-        service: String,
-        tail: usize,
-    },
-    /// Sample a native service's CPU and memory (from /proc) while its row is on screen.
-    NativeStats {
-        service: String,
-    },
-    /// Leave the TUI, run an interactive shell in the container, come back.
+    /// Leave the TUI for an interactive shell in the service's container, then come back.
     Exec {
         service: String,
-        container_id: String,
     },
     Action {
         service: String,

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use time::OffsetDateTime;
 
 use crate::engine::stats::Stats;
-use crate::engine::{ContainerState, ServiceStatus};
+use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::project::env::Secrets;
 use crate::tui::logbuf::{DEFAULT_LOG_CAPACITY, LogStore};
@@ -69,6 +69,14 @@ pub struct ServiceRow {
 }
 
 impl ServiceRow {
+    pub fn new(name: String) -> Self {
+        Self {
+            name,
+            status: None,
+            stats: None,
+        }
+    }
+
     /// Running (or restarting), container or native process alike.
     pub fn is_running(&self) -> bool {
         self.status.as_ref().is_some_and(|s| {
@@ -79,10 +87,10 @@ impl ServiceRow {
         })
     }
 
-    pub fn running_container(&self) -> Option<&str> {
+    pub fn running_container(&self) -> Option<&ContainerId> {
         let status = self.status.as_ref()?;
         match status.state {
-            ContainerState::Running | ContainerState::Restarting => status.container_id.as_deref(),
+            ContainerState::Running | ContainerState::Restarting => status.container_id(),
             _ => None,
         }
     }
@@ -127,80 +135,121 @@ pub struct Toast {
     pub expires: OffsetDateTime,
 }
 
+/// What is drawn over the screen and takes the keys first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Overlay {
+    #[default]
+    None,
+    Help,
+    Prompt(Prompt),
+}
+
+/// The dashboard's selection.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Selection {
+    /// The selected row.
+    pub index: usize,
+    /// First dashboard row on screen.
+    pub offset: usize,
+    /// Services marked with space, for a merged log view.
+    pub marked: BTreeSet<String>,
+}
+
+/// The log lines kept and the pane that shows some of them.
+#[derive(Debug)]
+pub struct LogView {
+    pub store: LogStore,
+    pub pane: Option<LogPane>,
+}
+
+/// What a stream reads from; a different one for the same service is a different stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamSource {
+    Container(ContainerId),
+    /// A native process: its output and figures outlive its restarts.
+    Native,
+}
+
+/// A log stream the app loop runs for a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogStreamState {
+    pub source: StreamSource,
+    /// The stream ended (container stopped); restart when the container starts again.
+    pub ended: bool,
+    /// The container's start time when the stream ended.
+    pub started_at: Option<String>,
+}
+
+/// The streams running for what is on screen.
+#[derive(Debug, Default)]
+pub struct Streams {
+    /// Log streams, by service: the sources of the open pane.
+    pub logs: BTreeMap<String, LogStreamState>,
+    /// Stats streams, by service: running services whose rows are on screen.
+    pub stats: BTreeMap<String, StreamSource>,
+    /// Last timestamp seen per service, to resume after a container restart.
+    pub last_log_ts: BTreeMap<String, String>,
+}
+
+/// When the next frame is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Redraw {
+    /// Nothing changed since the last frame.
+    None,
+    /// Only figures (CPU, memory) changed: drawn with the next clock tick, so ten services'
+    /// samples arriving across a second cost one frame, not ten.
+    OnTick,
+    /// Something changed: draw at the next frame.
+    Soon,
+}
+
 /// The whole TUI state.
 #[derive(Debug)]
 pub struct State {
     pub project: String,
     /// Services in dependency order.
     pub services: Vec<ServiceRow>,
-    pub selected: usize,
-    /// First dashboard row on screen.
-    pub table_offset: usize,
-    /// Services marked with space, for a merged log view.
-    pub marked: BTreeSet<String>,
+    pub selection: Selection,
     pub engine: EngineLink,
     pub width: u16,
     pub height: u16,
     pub now: OffsetDateTime,
-    pub logs: LogStore,
-    /// Services whose logs are streaming, with the container streamed.
-    pub log_streams: BTreeMap<String, LogStreamState>,
-    /// Services whose stats are streaming, with the container streamed.
-    pub stats_streams: BTreeMap<String, String>,
-    /// Last timestamp seen per service, to resume after a container restart.
-    pub last_log_ts: BTreeMap<String, String>,
-    pub pane: Option<LogPane>,
+    pub log: LogView,
+    pub streams: Streams,
     pub focus: Focus,
-    pub prompt: Option<Prompt>,
-    pub help: bool,
+    pub overlay: Overlay,
     pub toast: Option<Toast>,
     pub options: Options,
     /// Secret values from the project's `.env`, masked in every log line shown.
     pub secrets: Secrets,
-    /// Services devtui runs natively: their rows follow the supervisor, not the engine.
+    /// Services run natively (by this devtui or another): their rows follow the supervisor,
+    /// not the engine.
     pub natives: BTreeSet<String>,
-    pub quit: bool,
-    /// Something changed since the last frame.
-    pub dirty: bool,
-    /// A shown figure (CPU, memory) changed; drawn with the next clock tick, so ten services'
-    /// samples arriving across a second cost one frame, not ten.
-    pub figures_changed: bool,
+    pub redraw: Redraw,
 }
 
 impl State {
     pub fn new(project: impl Into<String>, services: Vec<String>, options: Options) -> Self {
         Self {
             project: project.into(),
-            services: services
-                .into_iter()
-                .map(|name| ServiceRow {
-                    name,
-                    status: None,
-                    stats: None,
-                })
-                .collect(),
-            selected: 0,
-            table_offset: 0,
-            marked: BTreeSet::new(),
+            services: services.into_iter().map(ServiceRow::new).collect(),
+            selection: Selection::default(),
             engine: EngineLink::Connecting,
             width: MIN_WIDTH,
             height: MIN_HEIGHT,
             now: OffsetDateTime::UNIX_EPOCH,
-            logs: LogStore::new(options.log_capacity),
-            log_streams: BTreeMap::new(),
-            stats_streams: BTreeMap::new(),
-            last_log_ts: BTreeMap::new(),
-            pane: None,
+            log: LogView {
+                store: LogStore::new(options.log_capacity),
+                pane: None,
+            },
+            streams: Streams::default(),
             focus: Focus::Services,
-            prompt: None,
-            help: false,
+            overlay: Overlay::None,
             toast: None,
             options,
             secrets: Secrets::default(),
             natives: BTreeSet::new(),
-            quit: false,
-            dirty: true,
-            figures_changed: false,
+            redraw: Redraw::Soon,
         }
     }
 
@@ -215,11 +264,7 @@ impl State {
     /// Marks `name` as a native service, with a row at the end if the model does not list it.
     pub fn mark_native(&mut self, name: String) {
         if self.service(&name).is_none() {
-            self.services.push(ServiceRow {
-                name: name.clone(),
-                status: None,
-                stats: None,
-            });
+            self.services.push(ServiceRow::new(name.clone()));
         }
         self.natives.insert(name);
     }
@@ -228,8 +273,25 @@ impl State {
         self.natives.contains(service)
     }
 
+    /// Something changed: draw it with the next frame.
+    pub fn changed(&mut self) {
+        self.redraw = Redraw::Soon;
+    }
+
+    /// The question or line being typed, if any.
+    pub fn prompt(&self) -> Option<&Prompt> {
+        match &self.overlay {
+            Overlay::Prompt(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    pub fn help_shown(&self) -> bool {
+        self.overlay == Overlay::Help
+    }
+
     pub fn selected_service(&self) -> Option<&ServiceRow> {
-        self.services.get(self.selected)
+        self.services.get(self.selection.index)
     }
 
     pub fn service(&self, name: &str) -> Option<&ServiceRow> {
@@ -251,7 +313,7 @@ impl State {
         let rows_wanted = u16::try_from(self.services.len())
             .unwrap_or(u16::MAX)
             .saturating_add(3);
-        let (table_h, detail_h) = if self.pane.is_some() {
+        let (table_h, detail_h) = if self.log.pane.is_some() {
             (rows_wanted.min((body_h / 3).max(5)), 1)
         } else {
             let t = rows_wanted.min(body_h.saturating_sub(6));
@@ -259,7 +321,7 @@ impl State {
         };
         let table = Rect::new(0, body_top, full.width, table_h);
         let detail = Rect::new(0, body_top + table_h, full.width, detail_h);
-        let logs = self.pane.as_ref().map(|_| {
+        let logs = self.log.pane.as_ref().map(|_| {
             let top = body_top + table_h + detail_h;
             Rect::new(0, top, full.width, (body_top + body_h).saturating_sub(top))
         });
@@ -294,7 +356,7 @@ impl State {
     pub fn services_on_screen(&self) -> impl Iterator<Item = &ServiceRow> {
         self.services
             .iter()
-            .skip(self.table_offset)
+            .skip(self.selection.offset)
             .take(self.table_rows())
     }
 }
@@ -309,14 +371,4 @@ pub struct Layout {
     pub logs: Option<Rect>,
     /// Status bar: key hints, prompt, toasts.
     pub bar: Rect,
-}
-
-/// A log stream the app loop runs for a service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogStreamState {
-    pub container_id: String,
-    /// The stream ended (container stopped); restart when the container starts again.
-    pub ended: bool,
-    /// The container's start time when the stream ended.
-    pub started_at: Option<String>,
 }

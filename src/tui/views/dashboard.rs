@@ -54,11 +54,11 @@ pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame
         .services
         .iter()
         .enumerate()
-        .skip(state.table_offset)
+        .skip(state.selection.offset)
         .take(state.table_rows())
         .map(|(i, row)| {
             let r = service_row(state, theme, row, usize::from(ports_w));
-            if i == state.selected {
+            if i == state.selection.index {
                 r.style(theme.selected())
             } else {
                 r
@@ -82,7 +82,7 @@ fn label(state: &State, row: &ServiceRow) -> String {
 }
 
 fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow, ports_w: usize) -> Row<'a> {
-    let mark = if state.marked.contains(&row.name) {
+    let mark = if state.selection.marked.contains(&row.name) {
         "+"
     } else {
         " "
@@ -186,10 +186,13 @@ fn details(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
     let mut head = vec![Span::styled(format!("▸ {}", row.name), theme.title())];
     let mut probe_line = None;
     if let Some(s) = &row.status {
-        if let Some(name) = &s.container_name {
+        if let Some(name) = s.runtime.container_name() {
             head.push(Span::styled(format!("  {name}"), theme.dim()));
         }
-        head.push(Span::styled(format!("  {}", s.image), theme.dim()));
+        head.push(Span::styled(
+            format!("  {}", s.runtime.describe()),
+            theme.dim(),
+        ));
         if let Some(probe) = s.last_probe_output.as_deref().filter(|p| !p.is_empty()) {
             let style = if s.health == Health::Unhealthy {
                 theme.error()

@@ -76,7 +76,7 @@ pub fn render(state: &State, pane: &LogPane, theme: Theme, area: Rect, frame: &m
     frame.render_widget(block, area);
     let rows = usize::from(inner.height);
     let width = usize::from(inner.width);
-    let visible = pane.visible(&state.logs, rows, width);
+    let visible = pane.visible(&state.log.store, rows, width);
     let mut lines: Vec<Line> = Vec::with_capacity(rows);
     let name_w = if pane.merged() {
         pane.sources

@@ -25,11 +25,11 @@ pub fn render(state: &State, frame: &mut Frame) {
         engine_banner(state, theme, banner, frame);
     }
     dashboard::render(state, theme, layout.table, layout.detail, frame);
-    if let (Some(area), Some(pane)) = (layout.logs, state.pane.as_ref()) {
+    if let (Some(area), Some(pane)) = (layout.logs, state.log.pane.as_ref()) {
         logs::render(state, pane, theme, area, frame);
     }
     status_bar(state, theme, layout.bar, frame);
-    if state.help {
+    if state.help_shown() {
         help::render(theme, area, frame);
     }
 }
@@ -66,10 +66,14 @@ fn engine_banner(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
 }
 
 fn status_bar(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
-    let error = state.pane.as_ref().and_then(|p| p.pattern_error.as_deref());
-    let line = match &state.prompt {
+    let error = state
+        .log
+        .pane
+        .as_ref()
+        .and_then(|p| p.pattern_error.as_deref());
+    let line = match state.prompt() {
         Some(Prompt::Search(text)) | Some(Prompt::Filter(text)) => {
-            let label = if matches!(state.prompt, Some(Prompt::Search(_))) {
+            let label = if matches!(state.prompt(), Some(Prompt::Search(_))) {
                 "/"
             } else {
                 "filter: "
@@ -127,7 +131,7 @@ fn status_bar(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
 }
 
 fn hints(state: &State, theme: Theme) -> Line<'static> {
-    let keys: &[(&str, &str)] = match (&state.pane, state.focus) {
+    let keys: &[(&str, &str)] = match (&state.log.pane, state.focus) {
         (Some(_), crate::tui::state::Focus::Logs) => &[
             ("q", "quit"),
             ("?", "help"),

@@ -18,12 +18,12 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
+use super::Control;
+use super::observe::{self, Native};
 use crate::engine::ServiceStatus;
 use crate::engine::logs::LogEvent;
 use crate::engine::stats::Stats;
 use crate::exit::{self, Failure};
-use crate::ops::actions::Action;
-use crate::supervisor::observe::{self, Native};
 
 /// A request line longer than this is not one of ours.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -37,7 +37,7 @@ enum Request {
     Status,
     Act {
         service: String,
-        action: Action,
+        control: Control,
     },
     /// A `Status` reply now and on every change, until the asker hangs up.
     Watch,
@@ -210,10 +210,10 @@ async fn answer(stream: UnixStream, natives: &[Arc<Native>]) -> std::io::Result<
     let (tx, mut rx) = mpsc::channel::<Reply>(16);
     match request {
         Request::Status => return send(&mut write, &status_reply(natives)).await,
-        Request::Act { service, action } => {
+        Request::Act { service, control } => {
             let reply = match find(&service) {
                 None => Reply::Unknown,
-                Some(native) => match super::native::perform(&native, action).await {
+                Some(native) => match super::lifecycle::perform(&native, control).await {
                     Ok(message) => Reply::Done { message },
                     Err(error) => Reply::Failed { error },
                 },
@@ -277,7 +277,7 @@ fn status_reply(natives: &[Arc<Native>]) -> Reply {
     Reply::Status {
         pid: std::process::id(),
         // In the order `up` started them.
-        services: natives.iter().map(super::native::status).collect(),
+        services: natives.iter().map(super::lifecycle::status).collect(),
     }
 }
 
@@ -333,16 +333,16 @@ async fn status_at(path: &Path) -> Option<Remote> {
     }
 }
 
-/// Performs `action` on `service` in the devtui that runs it natively: `None` when no
+/// Stops, starts or restarts `service` in the devtui that runs it natively: `None` when no
 /// devtui runs `service` natively, else that devtui's message or error.
-pub async fn act(project: &str, service: &str, action: Action) -> Option<Result<String, String>> {
-    act_at(&socket_path(project), service, action).await
+pub async fn act(project: &str, service: &str, control: Control) -> Option<Result<String, String>> {
+    act_at(&socket_path(project), service, control).await
 }
 
-async fn act_at(path: &Path, service: &str, action: Action) -> Option<Result<String, String>> {
+async fn act_at(path: &Path, service: &str, control: Control) -> Option<Result<String, String>> {
     let request = Request::Act {
         service: service.to_string(),
-        action,
+        control,
     };
     match ask(path, &request, ACTION_WAIT).await? {
         Ok(Reply::Done { message }) => Some(Ok(message)),
@@ -466,12 +466,12 @@ mod tests {
     fn requests_and_replies_read_as_json_lines() {
         let request = Request::Act {
             service: "gaian".into(),
-            action: Action::Restart,
+            control: Control::Restart,
         };
         let text = serde_json::to_string(&request).unwrap();
         assert_eq!(
             text,
-            r#"{"request":"act","service":"gaian","action":"restart"}"#
+            r#"{"request":"act","service":"gaian","control":"restart"}"#
         );
         assert!(matches!(
             serde_json::from_str::<Request>(r#"{"request":"status"}"#),
@@ -494,11 +494,7 @@ mod tests {
     async fn running_pid(path: &Path) -> u32 {
         for _ in 0..100 {
             let remote = status_at(path).await.expect("answers");
-            if let Some(pid) = remote.get("sleeper").and_then(|s| {
-                (s.state == crate::engine::ContainerState::Running)
-                    .then(|| s.image.split_whitespace().nth(2)?.parse().ok())
-                    .flatten()
-            }) {
+            if let Some(pid) = remote.get("sleeper").and_then(|s| s.runtime.pid()) {
                 return pid;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -524,12 +520,12 @@ mod tests {
         let remote = status_at(&path).await.unwrap();
         assert_eq!(remote.pid, std::process::id());
         assert_eq!(
-            act_at(&path, "sleeper", Action::Restart).await,
+            act_at(&path, "sleeper", Control::Restart).await,
             Some(Ok("sleeper restarted".into()))
         );
         assert_ne!(running_pid(&path).await, first, "a new process");
         assert_eq!(
-            act_at(&path, "sleeper", Action::Stop).await,
+            act_at(&path, "sleeper", Control::Stop).await,
             Some(Ok("sleeper stopped".into()))
         );
         assert!(matches!(
@@ -537,12 +533,10 @@ mod tests {
             crate::supervisor::State::Stopped { .. }
         ));
         assert_eq!(
-            act_at(&path, "postgres", Action::Stop).await,
+            act_at(&path, "postgres", Control::Stop).await,
             None,
             "not native here"
         );
-        let rebuild = act_at(&path, "sleeper", Action::Rebuild).await;
-        assert!(matches!(rebuild, Some(Err(e)) if e.contains("natively")));
 
         let again = claim_at(&path, "demo")
             .err()

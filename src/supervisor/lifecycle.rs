@@ -1,5 +1,6 @@
-//! Native services in `up` and in the TUI's actions: start them under supervision once the
-//! containers they need are up, wait for their health, stop, start and restart them.
+//! The life of native services: `up` starts them under supervision once the containers they
+//! need are up and waits for their health; actions stop, start and restart them; without a
+//! TUI they run in the foreground.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -8,7 +9,6 @@ use std::time::{Duration, Instant};
 use crate::engine::logs::LogEvent;
 use crate::engine::{ContainerState, Health, ServiceStatus};
 use crate::exit::{self, Failure};
-use crate::ops::actions::Action;
 use crate::project::Project;
 use crate::project::env::Secrets;
 use crate::project::native::NativeService;
@@ -140,28 +140,12 @@ pub async fn stop_all(natives: &[Arc<Native>]) {
     }
 }
 
-/// An action on a native service, as the TUI's keys ask for it; returns a message for the
-/// user once the process is where it was asked to be.
-pub async fn perform(native: &Native, action: Action) -> Result<String, String> {
+/// Stops, starts or restarts a native service; returns a message for the user once the
+/// process is where it was asked to be.
+pub async fn perform(native: &Native, control: Control) -> Result<String, String> {
     let name = &native.service.name;
     let sup = &native.supervisor;
     let before = observe::pid(&sup.status());
-    let control = match action {
-        Action::Stop => Control::Stop,
-        Action::Start => Control::Start,
-        Action::Restart => Control::Restart,
-        Action::Rebuild => return Err(format!("{name} runs natively: nothing to build")),
-        Action::Open => {
-            let url = crate::ops::actions::url(&native.ports)
-                .or_else(|| native.service.healthcheck.clone())
-                .ok_or_else(|| format!("{name} publishes no port"))?;
-            crate::ops::actions::open_url(&url)
-                .await
-                .map_err(|e| e.to_string())?;
-            return Ok(format!("opened {url}"));
-        }
-    };
-    // Where the process is once the control has taken effect.
     let done = |s: &State| match control {
         Control::Stop => matches!(s, State::Stopped { .. }),
         Control::Start => matches!(s, State::Running { .. }),
@@ -170,18 +154,11 @@ pub async fn perform(native: &Native, action: Action) -> Result<String, String> 
     let mut status = sup.watch_status();
     sup.control(control);
     match tokio::time::timeout(ACTION_WAIT, status.wait_for(|s| done(&s.state))).await {
-        Ok(Ok(_)) => Ok(format!(
-            "{name} {}",
-            match action {
-                Action::Stop => "stopped",
-                Action::Start => "started",
-                _ => "restarted",
-            }
-        )),
+        Ok(Ok(_)) => Ok(format!("{name} {}", control.done())),
         Ok(Err(_)) => Err(format!("{name}'s supervisor ended")),
         Err(_) => Err(format!(
             "{name} did not {} within {ACTION_WAIT:?}",
-            action.verb()
+            control.verb()
         )),
     }
 }

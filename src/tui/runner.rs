@@ -1,0 +1,230 @@
+//! Runs `update`'s effects as tasks that report back by message. Where a service runs is
+//! resolved through `ops::backend::Target` for every effect, as the CLI commands do.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::logs::LogStart;
+use crate::engine::{ContainerId, ContainerState, ServiceStatus};
+use crate::ops::actions::Action;
+use crate::ops::backend::{Backend, NoShell, Target, shell_container};
+use crate::supervisor::control;
+use crate::tui::msg::{Effect, Msg};
+use crate::tui::state::State;
+
+/// Which kind of stream a cancellation token ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Logs,
+    Stats,
+}
+
+/// Runs effects as tasks and keeps the cancellation token of every stream.
+pub struct Runner {
+    pub target: Target,
+    tx: mpsc::Sender<Msg>,
+    /// Stats samples, read by the loop only on the clock tick that shows them.
+    stats_tx: mpsc::Sender<Msg>,
+    pub root: CancellationToken,
+    streams: HashMap<(Kind, String), CancellationToken>,
+    /// The task that follows the native services another devtui runs for the project.
+    elsewhere: Option<(String, tokio::task::JoinHandle<()>)>,
+}
+
+impl Runner {
+    pub fn new(
+        target: Target,
+        tx: mpsc::Sender<Msg>,
+        stats_tx: mpsc::Sender<Msg>,
+        root: CancellationToken,
+    ) -> Runner {
+        Runner {
+            target,
+            tx,
+            stats_tx,
+            root,
+            streams: HashMap::new(),
+            elsewhere: None,
+        }
+    }
+
+    /// The service's status as the TUI shows it, and where it runs.
+    fn resolve(&self, state: &State, service: &str) -> (Backend, Option<ServiceStatus>) {
+        let status = state.service(service).and_then(|r| r.status.clone());
+        (self.target.resolve(service, status.as_ref()), status)
+    }
+
+    /// A new stream's token; the service's previous stream of that kind ends.
+    fn stream_token(&mut self, kind: Kind, service: &str) -> CancellationToken {
+        let token = self.root.child_token();
+        if let Some(old) = self
+            .streams
+            .insert((kind, service.to_string()), token.clone())
+        {
+            old.cancel();
+        }
+        token
+    }
+
+    fn stop(&mut self, kind: Kind, service: String) {
+        if let Some(token) = self.streams.remove(&(kind, service)) {
+            token.cancel();
+        }
+    }
+
+    /// Follows the native services another devtui runs for the project, unless this one
+    /// runs its own (one devtui per project does) or it already does. Called again on engine
+    /// updates: an `up` in another terminal starts containers before its native services.
+    pub fn watch_elsewhere(&mut self) {
+        if !self.target.natives.is_empty() {
+            return;
+        }
+        if let Some((project, task)) = &self.elsewhere {
+            if project == &self.target.project && !task.is_finished() {
+                return;
+            }
+            task.abort();
+        }
+        let task = tokio::spawn(control::watch(
+            self.target.project.clone(),
+            self.root.child_token(),
+            self.tx.clone(),
+            Msg::NativesElsewhere,
+        ));
+        self.elsewhere = Some((self.target.project.clone(), task));
+    }
+
+    /// Starts the work of `effect`, with `state` as it is now (what is known of the service).
+    pub fn run(&mut self, effect: Effect, state: &State) {
+        match effect {
+            Effect::FollowLogs {
+                service,
+                tail,
+                since,
+            } => {
+                let (backend, _) = self.resolve(state, &service);
+                let token = self.stream_token(Kind::Logs, &service);
+                let (target, tx) = (self.target.clone(), self.tx.clone());
+                let name = service.clone();
+                let wrap = move |event| Msg::Logs {
+                    service: name.clone(),
+                    event,
+                };
+                tokio::spawn(async move {
+                    let start = LogStart { tail, since };
+                    target
+                        .follow_logs(backend, service, start, token, tx, wrap)
+                        .await;
+                });
+            }
+            Effect::StopLogs { service } => self.stop(Kind::Logs, service),
+            Effect::FollowStats { service } => {
+                let (backend, _) = self.resolve(state, &service);
+                let token = self.stream_token(Kind::Stats, &service);
+                let (target, tx) = (self.target.clone(), self.stats_tx.clone());
+                let name = service.clone();
+                let wrap = move |stats| Msg::Stats {
+                    service: name.clone(),
+                    stats,
+                };
+                tokio::spawn(async move {
+                    target.follow_stats(backend, service, token, tx, wrap).await;
+                });
+            }
+            Effect::StopStats { service } => self.stop(Kind::Stats, service),
+            Effect::Action { service, action } => {
+                let (backend, status) = self.resolve(state, &service);
+                let (target, tx) = (self.target.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let progress = tx.clone();
+                    let svc = service.clone();
+                    let result = target
+                        .perform(&backend, &service, action, status.as_ref(), move |line| {
+                            // Progress is best effort: a full channel drops a line.
+                            let _ = progress.try_send(Msg::ActionOutput {
+                                service: svc.clone(),
+                                line,
+                            });
+                        })
+                        .await
+                        .map_err(|e| e.to_string());
+                    action_done(&tx, service, action, result).await;
+                });
+            }
+            Effect::SaveLogs { path, contents } => {
+                let tx = self.tx.clone();
+                tokio::task::spawn_blocking(move || {
+                    let result = save(&path, &contents)
+                        .map(|()| path)
+                        .map_err(|e| e.to_string());
+                    let _ = tx.blocking_send(Msg::Saved(result));
+                });
+            }
+            // The loop handles these itself: they need the terminal or end the loop.
+            Effect::Exec { .. } | Effect::Quit => {}
+        }
+    }
+
+    /// Where a shell for `service` opens: its running container, or why there is none.
+    pub fn shell_container(&self, state: &State, service: &str) -> Result<ContainerId, String> {
+        shell_container_for(&self.target, state, service)
+    }
+}
+
+/// Where a shell for `service` opens, as the TUI knows the service: its running container, or
+/// a sentence saying why there is none.
+pub fn shell_container_for(
+    target: &Target,
+    state: &State,
+    service: &str,
+) -> Result<ContainerId, String> {
+    let status = state.service(service).and_then(|r| r.status.as_ref());
+    let backend = target.resolve(service, status);
+    shell_container(&backend, status).map_err(|why| match why {
+        NoShell::Native => format!("{service} runs natively: no container to open a shell in"),
+        NoShell::NotRunning(state) => format!(
+            "cannot open a shell: {service} is {}; start it with s",
+            describe(state)
+        ),
+    })
+}
+
+fn describe(state: ContainerState) -> &'static str {
+    match state {
+        ContainerState::Missing => "not created",
+        ContainerState::Exited => "exited",
+        ContainerState::Created => "created, not started",
+        ContainerState::Paused => "paused",
+        ContainerState::Dead => "dead",
+        ContainerState::Removing => "being removed",
+        ContainerState::Restarting => "restarting",
+        ContainerState::Running => "running",
+    }
+}
+
+async fn action_done(
+    tx: &mpsc::Sender<Msg>,
+    service: String,
+    action: Action,
+    result: Result<String, String>,
+) {
+    let _ = tx
+        .send(Msg::ActionDone {
+            service,
+            action,
+            result,
+        })
+        .await;
+}
+
+/// Writes saved log lines whole or not at all, readable by the user only (they may hold
+/// anything a container printed).
+fn save(path: &str, contents: &str) -> std::io::Result<()> {
+    crate::paths::write_atomic(std::path::Path::new(path), 0o600, |f| {
+        f.write_all(contents.as_bytes())
+    })
+    .map(drop)
+}

@@ -1,0 +1,351 @@
+//! Keys and the mouse: navigation, the log pane, and the keys that ask for work.
+
+use ratatui::crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+
+use super::prompt;
+use super::toast;
+use crate::ops::actions::Action;
+use crate::tui::logview::LogPane;
+use crate::tui::msg::Effect;
+use crate::tui::state::{Focus, Overlay, Prompt, ServiceRow, State};
+
+/// Lines scrolled per mouse-wheel notch.
+const WHEEL_LINES: usize = 3;
+
+pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    if ctrl && matches!(key.code, KeyCode::Char('c')) {
+        return quit(fx);
+    }
+    match std::mem::take(&mut state.overlay) {
+        Overlay::Prompt(p) => return prompt::on_prompt_key(state, p, key, fx),
+        Overlay::Help => {
+            if !matches!(
+                key.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
+            ) {
+                state.overlay = Overlay::Help;
+            }
+            return;
+        }
+        Overlay::None => {}
+    }
+    match key.code {
+        KeyCode::Char('q') => return quit(fx),
+        KeyCode::Char('?') => {
+            state.overlay = Overlay::Help;
+            return;
+        }
+        KeyCode::Char(':') => {
+            state.overlay = Overlay::Prompt(Prompt::Command {
+                text: String::new(),
+                candidates: Vec::new(),
+            });
+            return;
+        }
+        KeyCode::Tab | KeyCode::BackTab if state.log.pane.is_some() => {
+            state.focus = match state.focus {
+                Focus::Services => Focus::Logs,
+                Focus::Logs => Focus::Services,
+            };
+            return;
+        }
+        KeyCode::Esc => {
+            escape(state);
+            return;
+        }
+        KeyCode::Char('e') => return exec(state, fx),
+        KeyCode::Char('r') => return ask(state, Action::Restart, fx),
+        KeyCode::Char('s') => {
+            let running = state.selected_service().is_some_and(ServiceRow::is_running);
+            return ask(
+                state,
+                if running { Action::Stop } else { Action::Start },
+                fx,
+            );
+        }
+        KeyCode::Char('b') => return ask(state, Action::Rebuild, fx),
+        KeyCode::Char('o') => return open(state, fx),
+        KeyCode::Char('L') => return open_merged(state),
+        _ => {}
+    }
+    match state.focus {
+        Focus::Services => services_key(state, key),
+        Focus::Logs => logs_key(state, key, fx),
+    }
+}
+
+pub(super) fn quit(fx: &mut Vec<Effect>) {
+    fx.push(Effect::Quit);
+}
+
+/// Esc peels one layer: search, then filter, then the log pane.
+fn escape(state: &mut State) {
+    let Some(pane) = state.log.pane.as_mut() else {
+        return;
+    };
+    if pane.search.is_some() {
+        pane.search = None;
+        pane.current_match = None;
+    } else if pane.filter.is_some() {
+        pane.filter = None;
+        pane.follow();
+    } else {
+        close_pane(state);
+    }
+}
+
+fn services_key(state: &mut State, key: KeyEvent) {
+    let last = state.services.len().saturating_sub(1);
+    let index = state.selection.index;
+    match key.code {
+        KeyCode::Char('j') | KeyCode::Down => select(state, (index + 1).min(last)),
+        KeyCode::Char('k') | KeyCode::Up => select(state, index.saturating_sub(1)),
+        KeyCode::Char('g') | KeyCode::Home => select(state, 0),
+        KeyCode::Char('G') | KeyCode::End => select(state, last),
+        KeyCode::Char(' ') => {
+            if let Some(name) = state.selected_service().map(|r| r.name.clone())
+                && !state.selection.marked.remove(&name)
+            {
+                state.selection.marked.insert(name);
+            }
+        }
+        KeyCode::Enter | KeyCode::Char('l') => {
+            if let Some(name) = state.selected_service().map(|r| r.name.clone()) {
+                open_pane(state, vec![name]);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn logs_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+    let (rows, _) = state.log_area();
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    let Some(pane) = state.log.pane.as_mut() else {
+        return;
+    };
+    let store = &state.log.store;
+    match key.code {
+        KeyCode::Char('k') | KeyCode::Up => pane.scroll_up(store, 1, rows),
+        KeyCode::Char('j') | KeyCode::Down => pane.scroll_down(store, 1),
+        KeyCode::Char('u') if ctrl => pane.scroll_up(store, rows / 2, rows),
+        KeyCode::Char('d') if ctrl => pane.scroll_down(store, rows / 2),
+        KeyCode::PageUp => pane.scroll_up(store, rows.saturating_sub(1).max(1), rows),
+        KeyCode::PageDown => pane.scroll_down(store, rows.saturating_sub(1).max(1)),
+        KeyCode::Char('g') | KeyCode::Home => pane.scroll_top(store, rows),
+        KeyCode::Char('G') | KeyCode::End => pane.follow(),
+        KeyCode::Char('/') => {
+            let text = pane.search.as_ref().map(|p| p.text.clone());
+            pane.pattern_error = None;
+            state.overlay = Overlay::Prompt(Prompt::Search(text.unwrap_or_default()));
+        }
+        KeyCode::Char('f') | KeyCode::Char('&') => {
+            let text = pane.filter.as_ref().map(|p| p.text.clone());
+            pane.pattern_error = None;
+            state.overlay = Overlay::Prompt(Prompt::Filter(text.unwrap_or_default()));
+        }
+        KeyCode::Char('n') if pane.search.is_some() && !pane.search_older(store, rows) => {
+            toast(state, "no older match".into(), false);
+        }
+        KeyCode::Char('N') if pane.search.is_some() && !pane.search_newer(store, rows) => {
+            toast(state, "no newer match".into(), false);
+        }
+        KeyCode::Char('t') => pane.timestamps = !pane.timestamps,
+        KeyCode::Char('w') => pane.wrap = !pane.wrap,
+        KeyCode::Char('a') => pane.ansi = !pane.ansi,
+        KeyCode::Char('S') => save_pane(state, fx),
+        _ => {}
+    }
+}
+
+/// Saves the pane's lines (as shown: filtered, masked) to a file in the current directory.
+pub(super) fn save_pane(state: &mut State, fx: &mut Vec<Effect>) {
+    let Some(pane) = state.log.pane.as_ref() else {
+        return toast(state, "no log pane to save".into(), true);
+    };
+    let contents = pane.export(&state.log.store);
+    let name = if pane.merged() {
+        "merged".to_string()
+    } else {
+        pane.sources.join("-")
+    };
+    let stamp = state
+        .now
+        .format(time::macros::format_description!(
+            "[year][month][day]-[hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    fx.push(Effect::SaveLogs {
+        path: format!("devtui-{name}-{stamp}.log"),
+        contents,
+    });
+}
+
+pub(super) fn on_mouse(state: &mut State, mouse: MouseEvent) {
+    let layout = state.layout();
+    let inside = |r: ratatui::layout::Rect| {
+        mouse.column >= r.x
+            && mouse.column < r.x + r.width
+            && mouse.row >= r.y
+            && mouse.row < r.y + r.height
+    };
+    let in_logs = layout.logs.is_some_and(inside);
+    let in_table = inside(layout.table);
+    let (rows, _) = state.log_area();
+    let index = state.selection.index;
+    match mouse.kind {
+        MouseEventKind::ScrollUp | MouseEventKind::ScrollDown if in_logs => {
+            if let Some(pane) = state.log.pane.as_mut() {
+                if mouse.kind == MouseEventKind::ScrollUp {
+                    pane.scroll_up(&state.log.store, WHEEL_LINES, rows);
+                } else {
+                    pane.scroll_down(&state.log.store, WHEEL_LINES);
+                }
+            }
+        }
+        MouseEventKind::ScrollUp if in_table => select(state, index.saturating_sub(1)),
+        MouseEventKind::ScrollDown if in_table => select(
+            state,
+            (index + 1).min(state.services.len().saturating_sub(1)),
+        ),
+        MouseEventKind::Down(MouseButton::Left) if in_table => {
+            // Border and header take the first two rows.
+            let row = usize::from(mouse.row.saturating_sub(layout.table.y + 2));
+            let clicked = state.selection.offset + row;
+            if mouse.row >= layout.table.y + 2 && clicked < state.services.len() {
+                select(state, clicked);
+                state.focus = Focus::Services;
+            }
+        }
+        MouseEventKind::Down(MouseButton::Left) if in_logs => state.focus = Focus::Logs,
+        _ => return,
+    }
+    state.changed();
+}
+
+fn select(state: &mut State, index: usize) {
+    state.selection.index = index;
+    keep_selection_visible(state);
+}
+
+pub(super) fn select_named(state: &mut State, service: &str) {
+    if let Some(i) = state.services.iter().position(|r| r.name == service) {
+        select(state, i);
+    }
+}
+
+pub(super) fn keep_selection_visible(state: &mut State) {
+    let rows = state.table_rows().max(1);
+    let sel = &mut state.selection;
+    if sel.index < sel.offset {
+        sel.offset = sel.index;
+    } else if sel.index >= sel.offset + rows {
+        sel.offset = sel.index + 1 - rows;
+    }
+    sel.offset = sel.offset.min(state.services.len().saturating_sub(rows));
+}
+
+pub(super) fn service_names(state: &State) -> Vec<String> {
+    state.services.iter().map(|r| r.name.clone()).collect()
+}
+
+fn open_merged(state: &mut State) {
+    let sources: Vec<String> = if state.selection.marked.is_empty() {
+        service_names(state)
+    } else {
+        // Dependency order, as on the dashboard.
+        state
+            .services
+            .iter()
+            .filter(|r| state.selection.marked.contains(&r.name))
+            .map(|r| r.name.clone())
+            .collect()
+    };
+    open_pane(state, sources);
+}
+
+pub(super) fn open_pane(state: &mut State, sources: Vec<String>) {
+    if let Some(old) = state.log.pane.take() {
+        for s in old.sources.iter().filter(|s| !sources.contains(s)) {
+            state.log.store.clear(s);
+        }
+    }
+    let mut pane = LogPane::new(sources);
+    // Under NO_COLOR the containers' own colours are stripped too (`a` brings them back).
+    pane.ansi = !state.options.no_color;
+    state.log.pane = Some(pane);
+    state.focus = Focus::Logs;
+    keep_selection_visible(state);
+}
+
+/// Opens the selected service's log pane unless a pane is open.
+pub(super) fn ensure_pane(state: &mut State) {
+    if state.log.pane.is_none()
+        && let Some(name) = state.selected_service().map(|r| r.name.clone())
+    {
+        open_pane(state, vec![name]);
+    }
+}
+
+fn close_pane(state: &mut State) {
+    if let Some(pane) = state.log.pane.take() {
+        for s in &pane.sources {
+            state.log.store.clear(s);
+        }
+    }
+    state.focus = Focus::Services;
+    keep_selection_visible(state);
+}
+
+/// A shell in the selected service; the runner finds out whether it has a container to open
+/// one in.
+pub(super) fn exec(state: &mut State, fx: &mut Vec<Effect>) {
+    if let Some(row) = state.selected_service() {
+        fx.push(Effect::Exec {
+            service: row.name.clone(),
+        });
+    }
+}
+
+pub(super) fn ask(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
+    let Some(service) = state.selected_service().map(|r| r.name.clone()) else {
+        return;
+    };
+    // Not asked for confirmation of what cannot be done.
+    if action == Action::Rebuild && state.is_native(&service) {
+        toast(
+            state,
+            format!("{service} runs natively: nothing to build; r restarts it"),
+            true,
+        );
+        return;
+    }
+    if action.destructive() {
+        state.overlay = Overlay::Prompt(Prompt::Confirm { service, action });
+    } else {
+        toast(
+            state,
+            format!("{} {service}: running…", action.verb()),
+            false,
+        );
+        fx.push(Effect::Action { service, action });
+    }
+}
+
+pub(super) fn open(state: &mut State, fx: &mut Vec<Effect>) {
+    let Some(row) = state.selected_service() else {
+        return;
+    };
+    let service = row.name.clone();
+    if row.status.as_ref().is_some_and(|s| !s.ports.is_empty()) {
+        fx.push(Effect::Action {
+            service,
+            action: Action::Open,
+        });
+    } else {
+        toast(state, format!("{service} publishes no port"), true);
+    }
+}

@@ -1,0 +1,144 @@
+//! `update`: the only place the TUI state changes. No I/O: work goes out as `Effect`s.
+//!
+//! By concern: `keys` (keys and the mouse), `prompt` (the `:` command line, search, filter,
+//! confirmations), `engine` (the engine's and the supervisors' reports on services), and
+//! `streams` (log and stats streams for what is on screen).
+
+mod engine;
+mod keys;
+mod prompt;
+mod streams;
+
+use ratatui::crossterm::event::KeyEventKind;
+
+use crate::engine::stats::Stats;
+use crate::tui::format;
+use crate::tui::logbuf::Stream;
+use crate::tui::msg::{Effect, Msg};
+use crate::tui::state::{Redraw, State, TOAST_FOR, Toast};
+
+/// Applies one message to the state and returns the work it asks for.
+pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
+    let mut fx = Vec::new();
+    match msg {
+        Msg::Key(key) => {
+            // Key releases and repeats arrive only with keyboard enhancement; act on presses.
+            if key.kind == KeyEventKind::Press {
+                keys::on_key(state, key, &mut fx);
+                state.changed();
+            }
+        }
+        Msg::Mouse(mouse) => keys::on_mouse(state, mouse),
+        Msg::Resize { width, height } => {
+            state.width = width;
+            state.height = height;
+            keys::keep_selection_visible(state);
+            state.changed();
+        }
+        Msg::Engine(update) => {
+            engine::on_engine(state, update, &mut fx);
+            state.changed();
+        }
+        Msg::Native(status) => {
+            if state.is_native(&status.service) {
+                engine::set_status(state, status);
+                state.changed();
+            }
+        }
+        Msg::NativesElsewhere(statuses) => {
+            engine::on_natives_elsewhere(state, statuses, &mut fx);
+            state.changed();
+        }
+        Msg::Services {
+            project,
+            services,
+            secrets,
+        } => {
+            state.secrets = secrets;
+            engine::set_services(state, project, services);
+            state.changed();
+        }
+        Msg::Logs { service, event } => streams::on_logs(state, &service, event),
+        Msg::Stats { service, stats } => on_stats(state, &service, stats),
+        Msg::Tick(now) => {
+            if state.toast.as_ref().is_some_and(|t| t.expires <= now) {
+                state.toast = None;
+                state.changed();
+            }
+            let uptime_moved = state
+                .services
+                .iter()
+                .filter_map(|r| r.status.as_ref())
+                .any(|s| format::uptime(s, state.now) != format::uptime(s, now));
+            if uptime_moved || state.redraw == Redraw::OnTick {
+                state.changed();
+            }
+            state.now = now;
+        }
+        Msg::ActionOutput { service, line } => {
+            let shown = state.log.pane.as_ref();
+            if shown.is_some_and(|p| p.sources.contains(&service)) {
+                let line = state.secrets.mask(&line).into_owned();
+                let line = state.log.store.push(&service, Stream::Devtui, None, line);
+                if let Some(pane) = state.log.pane.as_mut() {
+                    pane.on_line(&service, line);
+                }
+                state.changed();
+            }
+        }
+        Msg::ActionDone {
+            service,
+            action,
+            result,
+        } => match result {
+            Ok(text) => toast(state, text, false),
+            Err(e) => toast(
+                state,
+                format!("{} {service} failed: {e}", action.verb()),
+                true,
+            ),
+        },
+        Msg::ExecDone { service, result } => match result {
+            Ok(Some(code)) => toast(
+                state,
+                format!("shell in {service} exited with code {code}"),
+                code != 0,
+            ),
+            Ok(None) => toast(state, format!("shell in {service} closed"), false),
+            Err(why) => toast(state, why, true),
+        },
+        Msg::Saved(result) => match result {
+            Ok(path) => toast(state, format!("logs saved to {path}"), false),
+            Err(e) => toast(state, format!("could not save logs: {e}"), true),
+        },
+    }
+    streams::sync_streams(state, &mut fx);
+    fx
+}
+
+/// Keeps a sample for a row whose stats stream is wanted; a late one is dropped.
+fn on_stats(state: &mut State, service: &str, stats: Stats) {
+    if !state.streams.stats.contains_key(service) {
+        return;
+    }
+    let Some(row) = state.services.iter_mut().find(|r| r.name == service) else {
+        return;
+    };
+    // A frame only when a shown figure changes (samples arrive every second per service and
+    // mostly repeat at idle), and then with the next tick.
+    let shown = |s: &Stats| (format::cpu(s.cpu_percent), format::memory(s.memory_bytes));
+    let moved = row.stats.as_ref().map(shown) != Some(shown(&stats));
+    row.stats = Some(stats);
+    if moved {
+        state.redraw = state.redraw.max(Redraw::OnTick);
+    }
+}
+
+fn toast(state: &mut State, text: String, error: bool) {
+    state.toast = Some(Toast {
+        text,
+        error,
+        expires: state.now + TOAST_FOR,
+    });
+    state.changed();
+}
