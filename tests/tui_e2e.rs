@@ -31,6 +31,11 @@ services:
       test: ["CMD", "true"]
       interval: 1s
       retries: 3
+  # Never started by the test's stack: a row from the model alone, until `s` starts it.
+  worker:
+    image: ${DEVTUI_BASE_IMAGE:-debian:bookworm}
+    init: true
+    command: ["sleep", "infinity"]
 "#;
 
 fn run(cmd: &mut Command) -> Output {
@@ -60,6 +65,8 @@ impl Stack {
                     "up",
                     "-d",
                     "--wait",
+                    "cache",
+                    "web",
                 ])
                 .current_dir(stack.dir()),
         ));
@@ -123,10 +130,11 @@ fn tui_shows_health_searches_logs_execs_and_quits_cleanly() {
     );
     let term = Tmux::start(format!("{id}-sock"), 120, 40, stack.dir(), &command);
 
-    // The services and their health appear.
+    // The services and their health appear, and the one without a container has its row too.
     term.wait_for("both services healthy", |s| {
         row(s, "cache").is_some_and(|r| r.contains("✔ healthy"))
             && row(s, "web").is_some_and(|r| r.contains("✔ healthy"))
+            && row(s, "worker").is_some_and(|r| r.contains("not created"))
     });
     // Stats streamed for the rows on screen reach the table (with the clock tick).
     term.wait_for("memory figures from the stats streams", |s| {
@@ -172,6 +180,12 @@ fn tui_shows_health_searches_logs_execs_and_quits_cleanly() {
     term.keys(&["Enter"]);
     term.wait_for("the TUI back with the exit code", |s| {
         s.contains("shell in web exited with code 7") && row(s, "web").is_some()
+    });
+
+    // `s` on the service without a container creates and starts it.
+    term.keys(&["j", "s"]);
+    term.wait_for("worker started", |s| {
+        row(s, "worker").is_some_and(|r| r.contains("● running"))
     });
 
     // q quits, leaving the terminal in normal mode.

@@ -214,8 +214,14 @@ impl Target {
                 }
                 Ok(format!("{service} {}", control.done()))
             }
-            // No container yet: compose creates it (and what it depends on).
+            // No container yet: compose creates it (and what it depends on), after devtui has
+            // written the build context it owns, if any.
             Backend::Absent if control == Control::Start => {
+                if self.compose.contexts.iter().any(|c| c.service == service) {
+                    self.compose
+                        .build(&[service.to_string()], |l| on_line(l.text))
+                        .await?;
+                }
                 self.compose
                     .run(&["up", "-d", service], |l| on_line(l.text))
                     .await?;

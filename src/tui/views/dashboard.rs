@@ -88,9 +88,10 @@ fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow, ports_w: us
         " "
     };
     let Some(status) = &row.status else {
+        // Only in the model: dimmed, `s` creates and starts it.
         return Row::new(vec![
             Cell::from(mark),
-            Cell::from(label(state, row)),
+            Cell::from(Span::styled(label(state, row), theme.dim())),
             Cell::from(Span::styled("· not created", theme.dim())),
             Cell::from(""),
             Cell::from(""),
