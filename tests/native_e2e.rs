@@ -357,10 +357,14 @@ fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
     // Other devtui commands see it and act on it through the devtui that runs it.
     let healthy = |s: &serde_json::Value| s["state"] == "running" && s["health"] == "healthy";
     let first = stack.gaian(healthy);
-    let image = first["image"].as_str().unwrap_or_default().to_string();
-    assert!(image.starts_with("native: pid "), "{first}");
+    assert_eq!(first["runs"], "native", "{first}");
+    let pid = first["pid"]
+        .as_u64()
+        .expect("a running native service has a pid");
+    let image = first["image"].as_str().unwrap_or_default();
+    assert!(image.starts_with(&format!("native: pid {pid} ")), "{first}");
     stack.ok(&["restart", "gaian", "--yes"], "gaian restarted");
-    let again = stack.gaian(|s| healthy(s) && s["image"].as_str() != Some(image.as_str()));
+    let again = stack.gaian(|s| healthy(s) && s["pid"].as_u64().is_some_and(|p| p != pid));
     assert_eq!(
         again["restarts"], 0,
         "a requested restart is not a crash: {again}"
@@ -415,8 +419,8 @@ fn a_tui_in_another_terminal_shows_and_controls_the_native_service() {
     term.wait_for("gaian's log pane", |s| {
         s.contains("logs: gaian") && s.contains("gaian listening")
     });
-    let pid = |s: &serde_json::Value| s["image"].as_str().unwrap_or_default().to_string();
-    let before = pid(&stack.gaian(|s| s["state"] == "running"));
+    let pid = |s: &serde_json::Value| s["pid"].as_u64();
+    let before = pid(&stack.gaian(|s| s["state"] == "running" && s["pid"].is_u64()));
     term.keys(&[":"]);
     term.type_text("restart gaian");
     term.keys(&["Enter"]);
