@@ -275,7 +275,7 @@ pub async fn bring_up(
     let mut redraw = tokio::time::interval(REDRAW);
     // When each running container (by id) was first seen running, for `SETTLE`.
     let mut running_since: HashMap<ContainerId, Instant> = HashMap::new();
-    let mut settling = false;
+    let mut settle_at: Option<Instant> = None;
 
     loop {
         tokio::select! {
@@ -327,7 +327,8 @@ pub async fn bring_up(
                 Some(EngineUpdate::Connected { .. }) => {}
                 None => updates_open = false,
             },
-            _ = redraw.tick(), if progress.tty || settling => {}
+            _ = redraw.tick(), if progress.tty => {}
+            () = sleep_until_opt(settle_at), if settle_at.is_some() => {}
             () = tokio::time::sleep_until(deadline) => {
                 progress.finish();
                 return Err(timeout_failure(docker, &containers, &names, timeout).await);
@@ -347,7 +348,9 @@ pub async fn bring_up(
         });
         for (id, s) in &containers {
             if s.state == ContainerState::Running {
-                running_since.entry(id.clone()).or_insert_with(Instant::now);
+                running_since
+                    .entry(id.clone())
+                    .or_insert_with(|| started(s).unwrap_or_else(Instant::now));
             }
         }
         let settled = |s: &ServiceStatus| {
@@ -355,9 +358,14 @@ pub async fn bring_up(
                 .and_then(|id| running_since.get(id))
                 .is_some_and(|since| since.elapsed() >= SETTLE)
         };
-        settling = containers
+        // The loop wakes when the next container without a healthcheck has run for `SETTLE`.
+        settle_at = containers
             .values()
-            .any(|s| s.state == ContainerState::Running && s.health == Health::None && !settled(s));
+            .filter(|s| s.state == ContainerState::Running && s.health == Health::None)
+            .filter_map(|s| running_since.get(s.container_id()?))
+            .map(|since| *since + SETTLE)
+            .filter(|at| *at > Instant::now())
+            .min();
         let mut all_ready = compose_done;
         for name in &names {
             let mine: Vec<&ServiceStatus> =
@@ -381,6 +389,24 @@ pub async fn bring_up(
             }
             return Ok(out);
         }
+    }
+}
+
+/// When the container started, by the engine's clock: the crash guard counts from there, so
+/// it overlaps the wait for the services with healthchecks.
+fn started(s: &ServiceStatus) -> Option<Instant> {
+    let at = time::OffsetDateTime::parse(
+        s.started_at.as_deref()?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    let age = time::OffsetDateTime::now_utc() - at;
+    Instant::now().checked_sub(age.try_into().ok()?)
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at.into()).await;
     }
 }
 
