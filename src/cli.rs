@@ -135,7 +135,19 @@ pub struct ExecArgs {
 
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Gaian serves many clients at once and gets every core. Everything else is one user's
+    // terminal: one thread, so a log line goes from the engine's socket to the screen
+    // without waking another thread (in a profile of a log flood, a quarter of the time was
+    // the kernel switching between threads).
+    let serves = matches!(cli.command, Some(Command::Gaian(crate::gaian::Command::Serve(_))));
+    let runtime = if serves {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    }
+    .enable_all()
+    .build();
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("devtui: cannot start the async runtime: {e}");
