@@ -47,7 +47,7 @@ fn first_line(msg: &str) -> String {
 /// One log pane.
 #[derive(Debug, Clone)]
 pub struct LogPane {
-    /// Services shown, merged by arrival when more than one.
+    /// Services shown, merged in time order when more than one.
     pub sources: Vec<String>,
     /// `None` follows the newest line; `Some(seq)` pins the bottom line (follow paused).
     pub anchor: Option<u64>,
