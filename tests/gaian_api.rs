@@ -64,6 +64,34 @@ async fn health_and_openapi_describe_the_api() {
         );
     }
     assert!(doc["components"]["schemas"].get("ActionResponse").is_some());
+    // The request schema is the type the body is checked against: its fields, no more.
+    let request = &doc["components"]["schemas"]["ActionRequest"];
+    let mut fields: Vec<&str> = request["properties"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "action",
+            "idempotency_key",
+            "metadata",
+            "player_id",
+            "quantity"
+        ],
+        "{request}"
+    );
+    assert_eq!(
+        request["required"],
+        json!(["player_id", "action"]),
+        "{request}"
+    );
+    assert_eq!(
+        request["properties"]["player_id"]["type"], "string",
+        "{request}"
+    );
+    assert_eq!(request["properties"]["quantity"]["minimum"], 1, "{request}");
     let (s, v) = g.get("/no/such/thing").await;
     assert_eq!((s, v["error"]["code"].clone()), (404, json!("not_found")));
 }

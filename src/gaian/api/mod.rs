@@ -3,6 +3,7 @@
 
 mod action;
 mod error;
+mod extract;
 mod health;
 mod players;
 mod rules;
