@@ -310,3 +310,75 @@ async fn supervisor_log_buffer_is_bounded() {
     let end = sup.stop().await;
     assert!(matches!(end.state, State::Stopped { .. }));
 }
+
+/// Runs the real binary with `RUST_LOG` (None: its default filter) and JSON logs, sends three
+/// health probes and one action, stops it with SIGTERM and returns its log lines.
+async fn log_lines_for_health_and_action(rust_log: Option<&str>) -> Vec<Value> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut cmd = gaian_command(dir.path(), port);
+    cmd.env_remove("RUST_LOG").env("LOG_FORMAT", "json");
+    if let Some(filter) = rust_log {
+        cmd.env("RUST_LOG", filter);
+    }
+    let child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn gaian");
+    let client = reqwest::Client::new();
+    wait_healthy(&client, port).await;
+    for _ in 0..3 {
+        let r = client
+            .get(format!("http://127.0.0.1:{port}/health"))
+            .send()
+            .await
+            .expect("health");
+        assert_eq!(r.status(), 200);
+    }
+    let r = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/action"))
+        .json(&json!({"player_id": "logged", "action": "recycle"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    let pid = child.id().expect("pid");
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let out = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("gaian exits within 10 s of SIGTERM")
+        .expect("wait");
+    assert!(out.status.success(), "clean exit: {}", out.status);
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: not JSON: {l}")))
+        .collect()
+}
+
+fn requests_to<'a>(lines: &'a [Value], path: &str) -> Vec<&'a Value> {
+    lines
+        .iter()
+        .filter(|l| l["target"] == "gaian::http" && l["fields"]["path"] == path)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_probes_log_at_debug_and_actions_at_info() {
+    // The default filter (info): the action is logged, the probes are not.
+    let lines = log_lines_for_health_and_action(None).await;
+    let actions = requests_to(&lines, "/api/v1/action");
+    assert_eq!(actions.len(), 1, "{lines:#?}");
+    assert_eq!(actions[0]["level"], "INFO");
+    let health = requests_to(&lines, "/health");
+    assert!(health.is_empty(), "health probes at info: {health:#?}");
+    // At debug the probes are there, each at debug.
+    let lines = log_lines_for_health_and_action(Some("debug,sqlx=warn")).await;
+    let health = requests_to(&lines, "/health");
+    assert!(health.len() >= 3, "{lines:#?}");
+    assert!(health.iter().all(|l| l["level"] == "DEBUG"), "{health:#?}");
+}

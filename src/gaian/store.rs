@@ -152,6 +152,32 @@ pub enum Store {
     Postgres { pool: PgPool, probe: PgPool },
 }
 
+/// Runs one query body on the store's pool for `read`, `write` or `probe`, whichever engine
+/// it is: the body is written once and sqlx still type-checks it for each engine (the arms
+/// bind different pool types, so binds and rows are checked for each), which a shared
+/// `sqlx::Any` pool would only find out at run time.
+macro_rules! on_pool {
+    ($store:expr, read, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite { read: $pool, .. } => $body,
+            Store::Postgres { pool: $pool, .. } => $body,
+        }
+    };
+    ($store:expr, write, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite { write: $pool, .. } => $body,
+            Store::Postgres { pool: $pool, .. } => $body,
+        }
+    };
+    // SQLite has no separate probe pool: its readers never wait behind a busy writer.
+    ($store:expr, probe, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite { read: $pool, .. } => $body,
+            Store::Postgres { probe: $pool, .. } => $body,
+        }
+    };
+}
+
 const SELECT_BY_KEY: &str = "SELECT id, player_id, action, quantity, reward_micro, balance_after_micro, capped, day, created_at, idempotency_key, request, metadata \
      FROM ledger WHERE idempotency_key = $1";
 /// SQLite: counts the action and locks its (player, day, action) counter row until commit, so the
@@ -378,10 +404,10 @@ impl Store {
 
     /// A cheap round trip, for the health monitor.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        match self {
-            Store::Sqlite { read, .. } => sqlx::query("SELECT 1").execute(read).await.map(drop),
-            Store::Postgres { probe, .. } => sqlx::query("SELECT 1").execute(probe).await.map(drop),
-        }
+        on_pool!(self, probe, |pool| sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map(drop))
     }
 
     /// Records one action in one transaction. A reused idempotency key is caught by the
@@ -413,76 +439,36 @@ impl Store {
     }
 
     async fn by_key(&self, key: &str) -> Result<Option<LedgerRow>, sqlx::Error> {
-        match self {
-            Store::Sqlite { write, .. } => {
-                sqlx::query_as(SELECT_BY_KEY)
-                    .bind(key)
-                    .fetch_optional(write)
-                    .await
-            }
-            Store::Postgres { pool, .. } => {
-                sqlx::query_as(SELECT_BY_KEY)
-                    .bind(key)
-                    .fetch_optional(pool)
-                    .await
-            }
-        }
+        // SQLite: through the writer, which has just seen the row that holds the key.
+        on_pool!(self, write, |pool| sqlx::query_as(SELECT_BY_KEY)
+            .bind(key)
+            .fetch_optional(pool)
+            .await)
     }
 
     /// A player's balance, if the player has ever acted.
     pub async fn player(&self, player_id: &str) -> Result<Option<Player>, sqlx::Error> {
-        match self {
-            Store::Sqlite { read, .. } => {
-                sqlx::query_as(SELECT_PLAYER)
-                    .bind(player_id)
-                    .fetch_optional(read)
-                    .await
-            }
-            Store::Postgres { pool, .. } => {
-                sqlx::query_as(SELECT_PLAYER)
-                    .bind(player_id)
-                    .fetch_optional(pool)
-                    .await
-            }
-        }
+        on_pool!(self, read, |pool| sqlx::query_as(SELECT_PLAYER)
+            .bind(player_id)
+            .fetch_optional(pool)
+            .await)
     }
 
     /// All-time totals per action for a player.
     pub async fn totals(&self, player_id: &str) -> Result<Vec<ActionTotal>, sqlx::Error> {
-        match self {
-            Store::Sqlite { read, .. } => {
-                sqlx::query_as(SELECT_TOTALS)
-                    .bind(player_id)
-                    .fetch_all(read)
-                    .await
-            }
-            Store::Postgres { pool, .. } => {
-                sqlx::query_as(SELECT_TOTALS)
-                    .bind(player_id)
-                    .fetch_all(pool)
-                    .await
-            }
-        }
+        on_pool!(self, read, |pool| sqlx::query_as(SELECT_TOTALS)
+            .bind(player_id)
+            .fetch_all(pool)
+            .await)
     }
 
     /// One day's counters per action for a player.
     pub async fn day(&self, player_id: &str, day: &str) -> Result<Vec<DailyTotal>, sqlx::Error> {
-        match self {
-            Store::Sqlite { read, .. } => {
-                sqlx::query_as(SELECT_DAY)
-                    .bind(player_id)
-                    .bind(day)
-                    .fetch_all(read)
-                    .await
-            }
-            Store::Postgres { pool, .. } => {
-                sqlx::query_as(SELECT_DAY)
-                    .bind(player_id)
-                    .bind(day)
-                    .fetch_all(pool)
-                    .await
-            }
-        }
+        on_pool!(self, read, |pool| sqlx::query_as(SELECT_DAY)
+            .bind(player_id)
+            .bind(day)
+            .fetch_all(pool)
+            .await)
     }
 
     /// Ledger rows newest first, with ids below `before`.
@@ -492,24 +478,12 @@ impl Store {
         limit: i64,
         before: i64,
     ) -> Result<Vec<LedgerRow>, sqlx::Error> {
-        match self {
-            Store::Sqlite { read, .. } => {
-                sqlx::query_as(SELECT_LEDGER_PAGE)
-                    .bind(player_id)
-                    .bind(before)
-                    .bind(limit)
-                    .fetch_all(read)
-                    .await
-            }
-            Store::Postgres { pool, .. } => {
-                sqlx::query_as(SELECT_LEDGER_PAGE)
-                    .bind(player_id)
-                    .bind(before)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await
-            }
-        }
+        on_pool!(self, read, |pool| sqlx::query_as(SELECT_LEDGER_PAGE)
+            .bind(player_id)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)
     }
 
     /// Closes every connection (shutdown).

@@ -3,6 +3,7 @@
 
 mod action;
 mod error;
+mod extract;
 mod health;
 mod players;
 mod rules;
@@ -81,20 +82,20 @@ async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".into())
 }
 
-/// One log line per request, with its latency.
+/// One log line per request, with its latency. Health probes (a container healthcheck hits
+/// `/health` every 2 s) are logged at debug, so they do not bury actions and errors at info.
 async fn log_request(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let response = next.run(req).await;
-    tracing::info!(
-        target: "gaian::http",
-        %method,
-        path,
-        status = response.status().as_u16(),
-        latency_us = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    let status = response.status().as_u16();
+    let latency_us = started.elapsed().as_micros() as u64;
+    if path == "/health" && response.status().is_success() {
+        tracing::debug!(target: "gaian::http", %method, path, status, latency_us, "request");
+    } else {
+        tracing::info!(target: "gaian::http", %method, path, status, latency_us, "request");
+    }
     response
 }
 
