@@ -139,7 +139,10 @@ pub fn run(cli: Cli) -> i32 {
     // terminal: one thread, so a log line goes from the engine's socket to the screen
     // without waking another thread (in a profile of a log flood, a quarter of the time was
     // the kernel switching between threads).
-    let serves = matches!(cli.command, Some(Command::Gaian(crate::gaian::Command::Serve(_))));
+    let serves = matches!(
+        cli.command,
+        Some(Command::Gaian(crate::gaian::Command::Serve(_)))
+    );
     let runtime = if serves {
         tokio::runtime::Builder::new_multi_thread()
     } else {

@@ -1,6 +1,6 @@
 //! Snapshots of the TUI's panels on ratatui's TestBackend.
 
-use devtui::engine::logs::{LogEntry, LogEvent, LogStream};
+use devtui::engine::logs::{LogBatch, LogEvent, LogStream, Timestamp};
 use devtui::engine::stats::Stats;
 use devtui::engine::{ContainerState, EngineUpdate, Health};
 use devtui::tui::fixtures::{self, port, running};
@@ -33,25 +33,19 @@ fn key(code: KeyCode) -> Msg {
 /// lines by their timestamps).
 fn log(service: &str, lines: &[(&str, LogStream)]) -> Msg {
     static SENT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let mut batch = LogBatch::default();
+    for (t, stream) in lines {
+        let i = SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let ts = format!(
+            "2026-01-02T03:04:{:02}.{:03}000000Z",
+            i / 1000 % 60,
+            i % 1000
+        );
+        batch.push(*stream, Timestamp::parse(&ts), t);
+    }
     Msg::Logs {
         service: service.into(),
-        event: LogEvent::Lines(
-            lines
-                .iter()
-                .map(|(t, stream)| {
-                    let i = SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    LogEntry {
-                        stream: *stream,
-                        ts: Some(format!(
-                            "2026-01-02T03:04:{:02}.{:03}000000Z",
-                            i / 1000 % 60,
-                            i % 1000
-                        )),
-                        text: t.to_string(),
-                    }
-                })
-                .collect(),
-        ),
+        event: LogEvent::Lines(batch),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `update` driven by messages: state and effects out, no terminal, no engine.
 
-use devtui::engine::logs::{LogEntry, LogEvent, LogStream};
+use devtui::engine::logs::{LogBatch, LogEvent, LogStream, Timestamp};
 use devtui::engine::stats::Stats;
 use devtui::engine::{ContainerId, ContainerState, EngineUpdate, Health, Runtime};
 use devtui::ops::actions::Action;
@@ -28,18 +28,17 @@ fn typed(state: &mut State, text: &str) {
 }
 
 fn lines(service: &str, texts: &[&str]) -> Msg {
+    let mut batch = LogBatch::default();
+    for t in texts {
+        batch.push(
+            LogStream::Stdout,
+            Timestamp::parse("2026-01-02T03:04:05.123456789Z"),
+            t,
+        );
+    }
     Msg::Logs {
         service: service.to_string(),
-        event: LogEvent::Lines(
-            texts
-                .iter()
-                .map(|t| LogEntry {
-                    stream: LogStream::Stdout,
-                    ts: Some("2026-01-02T03:04:05.123456789Z".to_string()),
-                    text: t.to_string(),
-                })
-                .collect(),
-        ),
+        event: LogEvent::Lines(batch),
     }
 }
 
@@ -250,10 +249,10 @@ fn search_highlights_and_moves_between_matches() {
     update(&mut s, key(KeyCode::Enter));
     assert!(s.prompt().is_none());
     let seq_of = |s: &State, text: &str| {
-        s.log.store.rings["postgres"]
-            .lines
-            .iter()
-            .find(|l| &*l.text == text)
+        let ring = &s.log.store.rings["postgres"];
+        (0..ring.len())
+            .filter_map(|i| ring.line(i))
+            .find(|l| l.text == text)
             .unwrap()
             .seq
     };

@@ -2,40 +2,150 @@
 //!
 //! Each stream runs until its `CancellationToken` is cancelled (its pane closed) or the
 //! container's output ends; lines arriving together are sent as one batch, so a flood costs
-//! one message per burst rather than one per line.
+//! one message per burst rather than one per line, and their text shares one buffer, so it
+//! costs an allocation per burst rather than per line.
 
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::model::ContainerId;
 
-/// Lines taken at most into one batch.
+/// Frames taken at most into one batch.
 const MAX_BATCH: usize = 1024;
 
 /// Which stream of the container a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LogStream {
     Stdout,
     Stderr,
 }
 
-/// One log line, split from the engine's timestamp.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct LogEntry {
+/// When a line was written: nanoseconds since the Unix epoch, as the engine stamped it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// Reads an RFC 3339 timestamp (`2024-05-01T10:00:00.123456789Z`).
+    pub fn parse(text: &str) -> Option<Timestamp> {
+        let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        u64::try_from(t.unix_timestamp_nanos()).ok().map(Timestamp)
+    }
+
+    pub fn now() -> Timestamp {
+        Timestamp::from(std::time::SystemTime::now())
+    }
+
+    fn time(self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0))
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Whole seconds since the Unix epoch.
+    pub fn unix_seconds(self) -> i64 {
+        i64::try_from(self.0 / 1_000_000_000).unwrap_or(i64::MAX)
+    }
+
+    /// RFC 3339 with nanoseconds, as the engine writes it.
+    pub fn rfc3339(self) -> String {
+        self.time()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default()
+    }
+
+    /// `HH:MM:SS.mmm` (UTC), what a log pane shows.
+    pub fn clock(self) -> String {
+        self.time()
+            .format(time::macros::format_description!(
+                "[hour]:[minute]:[second].[subsecond digits:3]"
+            ))
+            .unwrap_or_default()
+    }
+}
+
+impl From<std::time::SystemTime> for Timestamp {
+    fn from(t: std::time::SystemTime) -> Timestamp {
+        let nanos = t
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        Timestamp(u64::try_from(nanos).unwrap_or(u64::MAX))
+    }
+}
+
+/// Where one line of a batch ends in its text, and what else is known of it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct LineMeta {
+    end: u32,
+    stream: LogStream,
+    ts: Option<Timestamp>,
+}
+
+/// Log lines read together, their text in one buffer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogBatch {
+    text: String,
+    lines: Vec<LineMeta>,
+}
+
+/// One line of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
     pub stream: LogStream,
-    /// RFC 3339 timestamp from the engine.
-    pub ts: Option<String>,
-    pub text: String,
+    pub ts: Option<Timestamp>,
+    pub text: &'a str,
+}
+
+impl LogBatch {
+    pub fn with_capacity(lines: usize, bytes: usize) -> LogBatch {
+        LogBatch {
+            text: String::with_capacity(bytes),
+            lines: Vec::with_capacity(lines),
+        }
+    }
+
+    pub fn push(&mut self, stream: LogStream, ts: Option<Timestamp>, text: &str) {
+        self.text.push_str(text);
+        self.lines.push(LineMeta {
+            end: u32::try_from(self.text.len()).unwrap_or(u32::MAX),
+            stream,
+            ts,
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Line<'_>> + '_ {
+        let starts = std::iter::once(0).chain(self.lines.iter().map(|m| m.end as usize));
+        self.lines.iter().zip(starts).map(|(m, start)| Line {
+            stream: m.stream,
+            ts: m.ts,
+            text: self.text.get(start..m.end as usize).unwrap_or_default(),
+        })
+    }
+
+    /// The newest timestamp of the batch.
+    pub fn last_ts(&self) -> Option<Timestamp> {
+        self.lines.iter().rev().find_map(|m| m.ts)
+    }
 }
 
 /// What a log stream reports.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum LogEvent {
-    Lines(Vec<LogEntry>),
+    Lines(LogBatch),
     /// The stream ended: the container stopped (`None`) or the engine failed (`Some`).
     Ended(Option<String>),
 }
@@ -79,7 +189,11 @@ pub async fn follow<M, F>(
             chunk = stream.next() => chunk,
         };
         let Some(chunk) = chunk else { break None };
-        let mut lines = Vec::with_capacity(chunk.len());
+        let bytes = chunk
+            .iter()
+            .map(|item| item.as_ref().map_or(0, |o| o.as_ref().len()))
+            .sum();
+        let mut lines = LogBatch::with_capacity(chunk.len(), bytes);
         let mut error = None;
         for item in chunk {
             match item {
@@ -100,7 +214,7 @@ pub async fn follow<M, F>(
 }
 
 /// Splits one engine frame into lines, each with its timestamp prefix removed.
-fn split_output(output: &LogOutput, out: &mut Vec<LogEntry>) {
+fn split_output(output: &LogOutput, out: &mut LogBatch) {
     let (stream, bytes) = match output {
         LogOutput::StdErr { message } => (LogStream::Stderr, message),
         LogOutput::StdOut { message } | LogOutput::Console { message } => {
@@ -110,21 +224,20 @@ fn split_output(output: &LogOutput, out: &mut Vec<LogEntry>) {
     };
     let text = String::from_utf8_lossy(bytes);
     for line in text.split_terminator('\n') {
-        out.push(parse_line(stream, line));
+        let (ts, text) = split_timestamp(line);
+        out.push(stream, ts, text);
     }
 }
 
 /// Splits `2024-05-01T10:00:00.123456789Z message` into its timestamp and message.
-pub fn parse_line(stream: LogStream, line: &str) -> LogEntry {
+pub fn split_timestamp(line: &str) -> (Option<Timestamp>, &str) {
     let line = line.strip_suffix('\r').unwrap_or(line);
-    let (ts, text) = match line.split_once(' ') {
-        Some((ts, rest)) if looks_like_timestamp(ts) => (Some(ts.to_string()), rest),
+    match line.split_once(' ') {
+        Some((ts, rest)) if looks_like_timestamp(ts) => match Timestamp::parse(ts) {
+            Some(ts) => (Some(ts), rest),
+            None => (None, line),
+        },
         _ => (None, line),
-    };
-    LogEntry {
-        stream,
-        ts,
-        text: text.to_string(),
     }
 }
 
@@ -139,27 +252,44 @@ mod tests {
 
     #[test]
     fn splits_timestamp_from_message() {
-        let e = parse_line(
-            LogStream::Stderr,
-            "2024-05-01T10:00:00.123456789Z hello world\r",
+        let (ts, text) = split_timestamp("2024-05-01T10:00:00.123456789Z hello world\r");
+        let ts = ts.expect("a timestamp");
+        assert_eq!(ts.rfc3339(), "2024-05-01T10:00:00.123456789Z");
+        assert_eq!(ts.clock(), "10:00:00.123");
+        assert_eq!(ts.unix_seconds(), 1_714_557_600);
+        assert_eq!(text, "hello world");
+        assert_eq!(
+            split_timestamp("no timestamp here"),
+            (None, "no timestamp here")
         );
-        assert_eq!(e.ts.as_deref(), Some("2024-05-01T10:00:00.123456789Z"));
-        assert_eq!(e.text, "hello world");
-        let e = parse_line(LogStream::Stdout, "no timestamp here");
-        assert_eq!(e.ts, None);
-        assert_eq!(e.text, "no timestamp here");
+        assert_eq!(
+            split_timestamp("2024-05-01Tnot a time"),
+            (None, "2024-05-01Tnot a time")
+        );
     }
 
     #[test]
-    fn one_frame_can_hold_several_lines() {
-        let mut out = Vec::new();
+    fn one_frame_can_hold_several_lines_and_a_batch_shares_one_buffer() {
+        let mut out = LogBatch::default();
         let frame = LogOutput::StdOut {
-            message: "2024-05-01T10:00:00Z a\n2024-05-01T10:00:01Z b\n".into(),
+            message: "2024-05-01T10:00:00Z a\n2024-05-01T10:00:01Z bc\n".into(),
         };
         split_output(&frame, &mut out);
+        let err = LogOutput::StdErr {
+            message: "plain\n".into(),
+        };
+        split_output(&err, &mut out);
+        let lines: Vec<_> = out.iter().map(|l| (l.stream, l.text)).collect();
         assert_eq!(
-            out.iter().map(|e| e.text.as_str()).collect::<Vec<_>>(),
-            ["a", "b"]
+            lines,
+            [
+                (LogStream::Stdout, "a"),
+                (LogStream::Stdout, "bc"),
+                (LogStream::Stderr, "plain")
+            ]
         );
+        assert_eq!(out.last_ts(), Timestamp::parse("2024-05-01T10:00:01Z"));
+        let json = serde_json::to_string(&out).unwrap();
+        assert_eq!(serde_json::from_str::<LogBatch>(&json).unwrap(), out);
     }
 }

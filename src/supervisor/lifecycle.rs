@@ -205,8 +205,8 @@ pub async fn foreground(natives: &[Arc<Native>], secrets: &Secrets) -> anyhow::R
             Some(batch) = rx.recv() => batch,
         };
         if let LogEvent::Lines(lines) = event {
-            for line in lines {
-                let _ = writeln!(out, "{name:width$} | {}", secrets.mask(&line.text));
+            for line in lines.iter() {
+                let _ = writeln!(out, "{name:width$} | {}", secrets.mask(line.text));
             }
             let _ = out.flush();
         }

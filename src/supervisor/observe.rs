@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{State, Status, Supervisor};
-use crate::engine::logs::{LogEntry, LogEvent, LogStream};
+use crate::engine::logs::{LogBatch, LogEvent, LogStream, Timestamp};
 use crate::engine::stats::Stats;
 use crate::engine::{ContainerState, Health, PublishedPort, Runtime, ServiceStatus};
 use crate::project::native::NativeService;
@@ -357,18 +357,13 @@ const MAX_BATCH: usize = 1024;
 /// Time between two CPU and memory samples, as the engine's stats stream.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
-fn entry(line: &super::LogLine) -> LogEntry {
-    LogEntry {
-        stream: match line.stream {
-            super::Stream::Stdout => LogStream::Stdout,
-            // The supervisor's own lines (exited, restarting) stand out like stderr.
-            super::Stream::Stderr | super::Stream::Supervisor => LogStream::Stderr,
-        },
-        ts: OffsetDateTime::from(line.at)
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok(),
-        text: line.text.clone(),
-    }
+fn push(batch: &mut LogBatch, line: &super::LogLine) {
+    let stream = match line.stream {
+        super::Stream::Stdout => LogStream::Stdout,
+        // The supervisor's own lines (exited, restarting) stand out like stderr.
+        super::Stream::Stderr | super::Stream::Supervisor => LogStream::Stderr,
+    };
+    batch.push(stream, Some(Timestamp::from(line.at)), &line.text);
 }
 
 /// Sends the last `tail` kept lines of the native service, then its live lines in batches,
@@ -389,7 +384,10 @@ pub async fn follow_logs<M, F>(
     let last_seen = history.last().map(|l| l.at);
     let seen = |l: &super::LogLine| last_seen.is_some_and(|at| l.at <= at);
     let skip = history.len().saturating_sub(tail);
-    let first: Vec<LogEntry> = history.iter().skip(skip).map(entry).collect();
+    let mut first = LogBatch::default();
+    for line in history.iter().skip(skip) {
+        push(&mut first, line);
+    }
     if !first.is_empty() && tx.send(wrap(LogEvent::Lines(first))).await.is_err() {
         return;
     }
@@ -398,19 +396,19 @@ pub async fn follow_logs<M, F>(
             _ = cancel.cancelled() => return,
             line = live.recv() => line,
         };
-        let mut batch = Vec::new();
+        let mut batch = LogBatch::default();
         match line {
             Ok(l) => {
                 if seen(&l) {
                     continue;
                 }
-                batch.push(entry(&l));
+                push(&mut batch, &l);
             }
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => batch.push(LogEntry {
-                stream: LogStream::Stderr,
-                ts: None,
-                text: format!("devtui: {n} lines skipped (output faster than the screen)"),
-            }),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => batch.push(
+                LogStream::Stderr,
+                None,
+                &format!("devtui: {n} lines skipped (output faster than the screen)"),
+            ),
             Err(tokio::sync::broadcast::error::RecvError::Closed) => {
                 let _ = tx.send(wrap(LogEvent::Ended(None))).await;
                 return;
@@ -419,7 +417,7 @@ pub async fn follow_logs<M, F>(
         while batch.len() < MAX_BATCH {
             match live.try_recv() {
                 Ok(l) if seen(&l) => {}
-                Ok(l) => batch.push(entry(&l)),
+                Ok(l) => push(&mut batch, &l),
                 Err(_) => break,
             }
         }

@@ -5,14 +5,23 @@
 //! k-way merge of their rings by `seq` in time order (one service's backlog arriving after
 //! another's newer lines still goes before them), and a paused pane anchors on a `seq` that
 //! stays valid while new lines arrive.
+//!
+//! A ring keeps its lines' text in large chunks rather than a string each: a flood of lines
+//! costs a copy per line and an allocation per chunk, and evicting old lines frees whole
+//! chunks.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::LazyLock;
 
 use regex::Regex;
 
+use crate::engine::logs::Timestamp;
+
 /// Default number of lines kept per service.
 pub const DEFAULT_LOG_CAPACITY: usize = 10_000;
+/// Bytes of text per chunk; a longer line gets a chunk of its own.
+const CHUNK: usize = 64 * 1024;
 
 /// Which output stream a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,26 +32,26 @@ pub enum Stream {
     Devtui,
 }
 
-/// One log line as received, with ANSI escapes kept.
-#[derive(Debug, Clone)]
-pub struct LogLine {
+/// One log line as kept, with ANSI escapes.
+#[derive(Debug, Clone, Copy)]
+pub struct LogLine<'a> {
     /// Nanoseconds since the Unix epoch of the line (see the module docs).
     pub seq: u64,
     pub stream: Stream,
-    /// Engine timestamp (RFC 3339), when the engine sent one.
-    pub ts: Option<Box<str>>,
-    pub text: Box<str>,
+    /// The engine's timestamp, when it sent one.
+    pub ts: Option<Timestamp>,
+    pub text: &'a str,
     /// Whether `text` holds escape sequences (most lines do not, and then need no stripping).
     pub has_ansi: bool,
 }
 
-impl LogLine {
+impl<'a> LogLine<'a> {
     /// The text without ANSI escape sequences: what search and filter match against.
-    pub fn plain(&self) -> std::borrow::Cow<'_, str> {
+    pub fn plain(&self) -> Cow<'a, str> {
         if self.has_ansi {
-            strip_ansi(&self.text)
+            strip_ansi(self.text)
         } else {
-            std::borrow::Cow::Borrowed(&self.text)
+            Cow::Borrowed(self.text)
         }
     }
 }
@@ -53,20 +62,99 @@ static ANSI: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Removes ANSI escape sequences (CSI, OSC and two-byte escapes).
-pub fn strip_ansi(s: &str) -> std::borrow::Cow<'_, str> {
+pub fn strip_ansi(s: &str) -> Cow<'_, str> {
     ANSI.replace_all(s, "")
 }
 
-/// A service's ring buffer.
+/// What a ring keeps of a line besides its text.
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    seq: u64,
+    ts: Option<Timestamp>,
+    /// The id of the chunk that holds the text, and where in it.
+    chunk: u64,
+    start: u32,
+    len: u32,
+    stream: Stream,
+    has_ansi: bool,
+}
+
+/// A service's ring buffer: its lines, oldest first, and the chunks holding their text.
 #[derive(Debug, Default)]
 pub struct Ring {
-    pub lines: VecDeque<LogLine>,
+    lines: VecDeque<Meta>,
+    chunks: VecDeque<String>,
+    /// The id of `chunks[0]`.
+    first_chunk: u64,
 }
 
 impl Ring {
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The `i`-th line held, oldest first.
+    pub fn line(&self, i: usize) -> Option<LogLine<'_>> {
+        self.lines.get(i).map(|m| self.view(m))
+    }
+
+    /// The `seq` of the oldest line held.
+    pub fn oldest_seq(&self) -> Option<u64> {
+        self.lines.front().map(|m| m.seq)
+    }
+
+    fn view(&self, m: &Meta) -> LogLine<'_> {
+        let text = usize::try_from(m.chunk - self.first_chunk)
+            .ok()
+            .and_then(|i| self.chunks.get(i))
+            .and_then(|c| c.get(m.start as usize..(m.start + m.len) as usize))
+            .unwrap_or_default();
+        LogLine {
+            seq: m.seq,
+            stream: m.stream,
+            ts: m.ts,
+            text,
+            has_ansi: m.has_ansi,
+        }
+    }
+
     /// Index of the first line with `seq > after`.
     fn first_after(&self, after: u64) -> usize {
         self.lines.partition_point(|l| l.seq <= after)
+    }
+
+    /// Copies `text` into the last chunk, or a new one when it does not fit; returns where.
+    fn store(&mut self, text: &str) -> (u64, u32) {
+        let start = match self.chunks.back_mut() {
+            Some(chunk) if chunk.capacity() - chunk.len() >= text.len() => {
+                let start = chunk.len();
+                chunk.push_str(text);
+                start
+            }
+            _ => {
+                let mut chunk = String::with_capacity(CHUNK.max(text.len()));
+                chunk.push_str(text);
+                self.chunks.push_back(chunk);
+                0
+            }
+        };
+        let id = self.first_chunk + self.chunks.len() as u64 - 1;
+        (id, u32::try_from(start).unwrap_or(u32::MAX))
+    }
+
+    /// Drops the oldest line, and the chunks no line refers to any more.
+    fn evict(&mut self) {
+        self.lines.pop_front();
+        let keep_from = self.lines.front().map_or(u64::MAX, |m| m.chunk);
+        // The newest chunk stays even when empty: the next line goes there.
+        while self.chunks.len() > 1 && self.first_chunk < keep_from {
+            self.chunks.pop_front();
+            self.first_chunk += 1;
+        }
     }
 }
 
@@ -94,36 +182,45 @@ impl LogStore {
         &mut self,
         service: &str,
         stream: Stream,
-        ts: Option<String>,
-        text: String,
-    ) -> &LogLine {
-        let at = match ts.as_deref().and_then(unix_nanos) {
-            Some(at) => at,
+        ts: Option<Timestamp>,
+        text: &str,
+    ) -> LogLine<'_> {
+        let at = match ts {
+            Some(ts) => ts.0,
             None => {
-                self.last_arrival = now_nanos().max(self.last_arrival + 1);
+                self.last_arrival = Timestamp::now().0.max(self.last_arrival + 1);
                 self.last_arrival
             }
         };
         let capacity = self.capacity;
-        let ring = self.rings.entry(service.to_string()).or_default();
+        // Looked up by `&str` first: a key is allocated only for a new service.
+        if !self.rings.contains_key(service) {
+            self.rings.insert(service.to_string(), Ring::default());
+        }
+        let ring = self
+            .rings
+            .get_mut(service)
+            .expect("the ring exists: inserted above");
+        while ring.lines.len() >= capacity {
+            ring.evict();
+        }
         // Within a service, lines stay in arrival order whatever their timestamps say.
         let seq = match ring.lines.back() {
             Some(last) if last.seq >= at => last.seq + 1,
             _ => at,
         };
-        while ring.lines.len() >= capacity {
-            ring.lines.pop_front();
-        }
-        let has_ansi = text.contains('\x1b');
-        ring.lines.push_back(LogLine {
+        let (chunk, start) = ring.store(text);
+        let meta = Meta {
             seq,
+            ts,
+            chunk,
+            start,
+            len: u32::try_from(text.len()).unwrap_or(u32::MAX),
             stream,
-            ts: ts.map(String::into_boxed_str),
-            text: text.into_boxed_str(),
-            has_ansi,
-        });
-        #[allow(clippy::unwrap_used)] // just pushed
-        ring.lines.back().unwrap()
+            has_ansi: text.contains('\x1b'),
+        };
+        ring.lines.push_back(meta);
+        ring.view(&meta)
     }
 
     /// Drops a service's buffer (its pane closed).
@@ -133,7 +230,7 @@ impl LogStore {
 
     /// Total lines held, for tests and the status line.
     pub fn len(&self) -> usize {
-        self.rings.values().map(|r| r.lines.len()).sum()
+        self.rings.values().map(Ring::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -181,19 +278,6 @@ impl LogStore {
     }
 }
 
-/// An RFC 3339 timestamp as nanoseconds since the Unix epoch.
-fn unix_nanos(ts: &str) -> Option<u64> {
-    let t = time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339).ok()?;
-    u64::try_from(t.unix_timestamp_nanos()).ok()
-}
-
-fn now_nanos() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
-
 struct Cursor<'a> {
     service: &'a str,
     ring: &'a Ring,
@@ -208,7 +292,7 @@ pub struct Merge<'a> {
 }
 
 impl<'a> Iterator for Merge<'a> {
-    type Item = (&'a str, &'a LogLine);
+    type Item = (&'a str, LogLine<'a>);
 
     fn next(&mut self) -> Option<Self::Item> {
         let mut best: Option<(usize, u64)> = None;
@@ -232,14 +316,14 @@ impl<'a> Iterator for Merge<'a> {
         let (i, _) = best?;
         let c = &mut self.cursors[i];
         let ring = c.ring;
-        let line = if self.backward {
+        let meta = if self.backward {
             c.pos -= 1;
             &ring.lines[c.pos]
         } else {
             c.pos += 1;
             &ring.lines[c.pos - 1]
         };
-        Some((c.service, line))
+        Some((c.service, ring.view(meta)))
     }
 }
 
@@ -250,16 +334,16 @@ mod tests {
     #[test]
     fn merge_orders_by_timestamp_even_when_a_backlog_arrives_late() {
         let mut store = LogStore::new(10);
-        let ts = |s: &str| Some(format!("2026-01-02T08:11:{s}Z"));
-        store.push("gaian", Stream::Stdout, ts("57.1"), "gaian 57.1".into());
-        store.push("gaian", Stream::Stdout, ts("58"), "gaian 58".into());
+        let ts = |s: &str| Timestamp::parse(&format!("2026-01-02T08:11:{s}Z"));
+        store.push("gaian", Stream::Stdout, ts("57.1"), "gaian 57.1");
+        store.push("gaian", Stream::Stdout, ts("58"), "gaian 58");
         // postgres's backlog arrives after gaian's newer lines.
-        store.push("postgres", Stream::Stdout, ts("56.5"), "pg 56.5".into());
-        store.push("postgres", Stream::Stdout, ts("57.25"), "pg 57.25".into());
+        store.push("postgres", Stream::Stdout, ts("56.5"), "pg 56.5");
+        store.push("postgres", Stream::Stdout, ts("57.25"), "pg 57.25");
         // A line without a timestamp of its own is placed at its arrival.
-        store.push("postgres", Stream::Devtui, None, "devtui now".into());
+        store.push("postgres", Stream::Devtui, None, "devtui now");
         // Out of order within a service: stays after the line it followed.
-        store.push("gaian", Stream::Stdout, ts("50"), "gaian late".into());
+        store.push("gaian", Stream::Stdout, ts("50"), "gaian late");
         let sources = vec!["gaian".to_string(), "postgres".to_string()];
         let oldest_first: Vec<String> = store
             .fwd(&sources, 0)
@@ -282,8 +366,8 @@ mod tests {
     fn ring_is_bounded_and_merge_orders_by_arrival() {
         let mut store = LogStore::new(3);
         for i in 0..5 {
-            store.push("a", Stream::Stdout, None, format!("a{i}"));
-            store.push("b", Stream::Stderr, None, format!("b{i}"));
+            store.push("a", Stream::Stdout, None, &format!("a{i}"));
+            store.push("b", Stream::Stderr, None, &format!("b{i}"));
         }
         assert_eq!(store.len(), 6);
         let sources = vec!["a".to_string(), "b".to_string()];
@@ -292,7 +376,7 @@ mod tests {
             .map(|(_, l)| l.text.to_string())
             .collect();
         assert_eq!(newest, ["b4", "a4", "b3", "a3", "b2", "a2"]);
-        let seq_a3 = store.rings["a"].lines[1].seq;
+        let seq_a3 = store.rings["a"].line(1).unwrap().seq;
         let after: Vec<_> = store
             .fwd(&sources, seq_a3)
             .map(|(s, l)| format!("{s}:{}", l.text))
@@ -303,6 +387,26 @@ mod tests {
             .map(|(_, l)| l.text.to_string())
             .collect();
         assert_eq!(below, ["a3", "b2", "a2"]);
+    }
+
+    #[test]
+    fn text_lives_in_chunks_that_go_with_their_last_line() {
+        let mut store = LogStore::new(100);
+        let line = "x".repeat(1000);
+        for i in 0..1000 {
+            store.push("a", Stream::Stdout, None, &format!("{i:04}{line}"));
+        }
+        let ring = &store.rings["a"];
+        assert_eq!(ring.len(), 100);
+        // 100 lines of ~1 KB fit in 2-3 chunks of 64 KiB: old chunks were freed.
+        assert!(ring.chunks.len() <= 3, "{} chunks", ring.chunks.len());
+        assert!(ring.line(0).unwrap().text.starts_with("0900x"));
+        assert!(ring.line(99).unwrap().text.starts_with("0999x"));
+        // A line longer than a chunk gets one of its own.
+        let long = "y".repeat(CHUNK * 2);
+        store.push("a", Stream::Stdout, None, &long);
+        assert_eq!(store.rings["a"].line(99).unwrap().text, long);
+        assert_eq!(store.rings["a"].line(98).unwrap().text.len(), 1004);
     }
 
     #[test]

@@ -90,13 +90,13 @@ impl LogPane {
     }
 
     /// Whether a line passes the filter.
-    pub fn shows(&self, line: &LogLine) -> bool {
+    pub fn shows(&self, line: &LogLine<'_>) -> bool {
         self.filter
             .as_ref()
             .is_none_or(|f| f.regex.is_match(&line.plain()))
     }
 
-    fn is_match(&self, line: &LogLine) -> bool {
+    fn is_match(&self, line: &LogLine<'_>) -> bool {
         self.shows(line)
             && self
                 .search
@@ -105,7 +105,7 @@ impl LogPane {
     }
 
     /// Called for every new line of any service.
-    pub fn on_line(&mut self, service: &str, line: &LogLine) {
+    pub fn on_line(&mut self, service: &str, line: &LogLine<'_>) {
         if self.anchor.is_some() && self.sources.iter().any(|s| s == service) && self.shows(line) {
             self.new_lines += 1;
         }
@@ -127,7 +127,7 @@ impl LogPane {
     }
 
     /// Rows a line takes in a pane `width` columns wide.
-    pub fn rows_for(&self, line: &LogLine, width: usize) -> usize {
+    pub fn rows_for(&self, line: &LogLine<'_>, width: usize) -> usize {
         if !self.wrap || width == 0 {
             return 1;
         }
@@ -152,15 +152,15 @@ impl LogPane {
         store: &'a LogStore,
         rows: usize,
         width: usize,
-    ) -> Vec<(&'a str, &'a LogLine)> {
+    ) -> Vec<(&'a str, LogLine<'a>)> {
         let mut out = Vec::new();
         let mut used = 0;
         for (service, line) in store.rev(&self.sources, self.anchor) {
             if used >= rows {
                 break;
             }
-            if self.shows(line) {
-                used += self.rows_for(line, width);
+            if self.shows(&line) {
+                used += self.rows_for(&line, width);
                 out.push((service, line));
             }
         }
@@ -305,8 +305,8 @@ impl LogPane {
         lines.reverse();
         let mut out = String::new();
         for (service, line) in lines {
-            if let Some(ts) = &line.ts {
-                out.push_str(ts);
+            if let Some(ts) = line.ts {
+                out.push_str(&ts.rfc3339());
                 out.push(' ');
             }
             if self.merged() {
@@ -328,12 +328,12 @@ mod tests {
     fn store_with(n: usize) -> LogStore {
         let mut store = LogStore::new(1000);
         for i in 0..n {
-            store.push("api", Stream::Stdout, None, format!("line {i}"));
+            store.push("api", Stream::Stdout, None, &format!("line {i}"));
         }
         store
     }
 
-    fn texts(v: &[(&str, &LogLine)]) -> Vec<String> {
+    fn texts(v: &[(&str, LogLine<'_>)]) -> Vec<String> {
         v.iter().map(|(_, l)| l.text.to_string()).collect()
     }
 
@@ -386,7 +386,7 @@ mod tests {
         let store = store_with(100);
         let mut pane = LogPane::new(vec!["api".into()]);
         pane.search = Some(Pattern::new(r"line [15]0$").unwrap());
-        let seq_of = |i: usize| Some(store.rings["api"].lines[i].seq);
+        let seq_of = |i: usize| store.rings["api"].line(i).map(|l| l.seq);
         assert!(pane.search_older(&store, 10));
         assert_eq!(pane.current_match, seq_of(50));
         let shown = texts(&pane.visible(&store, 10, 80));

@@ -6,6 +6,7 @@ use std::time::Duration;
 use ratatui::layout::Rect;
 use time::OffsetDateTime;
 
+use crate::engine::logs::Timestamp;
 use crate::engine::stats::Stats;
 use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
@@ -188,7 +189,7 @@ pub struct Streams {
     /// Stats streams, by service: running services whose rows are on screen.
     pub stats: BTreeMap<String, StreamSource>,
     /// Last timestamp seen per service, to resume after a container restart.
-    pub last_log_ts: BTreeMap<String, String>,
+    pub last_log_ts: BTreeMap<String, Timestamp>,
 }
 
 /// When the next frame is due.

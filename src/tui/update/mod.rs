@@ -78,10 +78,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::ActionOutput { service, line } => {
             let shown = state.log.pane.as_ref();
             if shown.is_some_and(|p| p.sources.contains(&service)) {
-                let line = state.secrets.mask(&line).into_owned();
-                let line = state.log.store.push(&service, Stream::Devtui, None, line);
+                let line = state.secrets.mask(&line);
+                let line = state.log.store.push(&service, Stream::Devtui, None, &line);
                 if let Some(pane) = state.log.pane.as_mut() {
-                    pane.on_line(&service, line);
+                    pane.on_line(&service, &line);
                 }
                 state.changed();
             }

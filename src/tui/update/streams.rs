@@ -1,10 +1,8 @@
 //! Log and stats streams: exactly what is on screen streams, and what arrives from a stream
 //! lands in the log buffers.
 
-use time::OffsetDateTime;
-
 use crate::engine::ContainerState;
-use crate::engine::logs::{LogEvent, LogStream};
+use crate::engine::logs::{LogEvent, LogStream, Timestamp};
 use crate::tui::logbuf::Stream;
 use crate::tui::msg::Effect;
 use crate::tui::state::{EngineLink, LogStreamState, ServiceRow, State, StreamSource};
@@ -16,21 +14,18 @@ pub(super) fn on_logs(state: &mut State, service: &str, event: LogEvent) {
     };
     match event {
         LogEvent::Lines(lines) => {
-            if let Some(ts) = lines.iter().rev().find_map(|l| l.ts.clone()) {
+            if let Some(ts) = lines.last_ts() {
                 state.streams.last_log_ts.insert(service.to_string(), ts);
             }
-            for entry in lines {
+            for entry in lines.iter() {
                 let kind = match entry.stream {
                     LogStream::Stdout => Stream::Stdout,
                     LogStream::Stderr => Stream::Stderr,
                 };
-                let text = match state.secrets.mask(&entry.text) {
-                    std::borrow::Cow::Borrowed(_) => entry.text,
-                    std::borrow::Cow::Owned(masked) => masked,
-                };
-                let line = state.log.store.push(service, kind, entry.ts, text);
+                let text = state.secrets.mask(entry.text);
+                let line = state.log.store.push(service, kind, entry.ts, &text);
                 if let Some(pane) = state.log.pane.as_mut() {
-                    pane.on_line(service, line);
+                    pane.on_line(service, &line);
                 }
             }
             keep_anchor_in_buffer(state);
@@ -62,7 +57,7 @@ fn keep_anchor_in_buffer(state: &mut State) {
         .sources
         .iter()
         .filter_map(|s| state.log.store.rings.get(s))
-        .filter_map(|r| r.lines.front().map(|l| l.seq))
+        .filter_map(|r| r.oldest_seq())
         .min();
     if oldest.is_some_and(|oldest| anchor < oldest) {
         let new_lines = pane.new_lines;
@@ -182,9 +177,6 @@ fn sync_stats(state: &mut State, fx: &mut Vec<Effect>) {
 }
 
 /// Resume a restarted container's logs from the second after the last line seen.
-fn resume_from(ts: Option<&String>) -> Option<i64> {
-    let ts = ts?;
-    OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp() + 1)
+fn resume_from(ts: Option<&Timestamp>) -> Option<i64> {
+    ts.map(|t| t.unix_seconds() + 1)
 }

@@ -118,15 +118,11 @@ fn build_line<'a>(
     service: &str,
     index: usize,
     name_w: usize,
-    line: &'a LogLine,
+    line: LogLine<'a>,
 ) -> Line<'a> {
     let mut spans: Vec<Span> = Vec::new();
     if pane.timestamps {
-        let ts = line
-            .ts
-            .as_deref()
-            .and_then(|t| t.get(11..23))
-            .unwrap_or("            ");
+        let ts = line.ts.map(|t| t.clock()).unwrap_or_default();
         spans.push(Span::styled(format!("{ts:<12} "), theme.dim()));
     }
     if pane.merged() {
@@ -142,7 +138,7 @@ fn build_line<'a>(
         }
     } else {
         let plain = line.plain();
-        let style = level_style(theme, line, &plain);
+        let style = level_style(theme, &line, &plain);
         vec![Span::styled(plain.into_owned(), style)]
     };
     let body = match &pane.search {
@@ -167,7 +163,7 @@ fn build_line<'a>(
     Line::from(spans)
 }
 
-fn level_style(theme: Theme, line: &LogLine, plain: &str) -> Style {
+fn level_style(theme: Theme, line: &LogLine<'_>, plain: &str) -> Style {
     if ERROR_LEVEL.is_match(plain) {
         theme.error()
     } else if WARN_LEVEL.is_match(plain) || line.stream == Stream::Stderr {
