@@ -66,6 +66,8 @@ pub enum Command {
     Rebuild(ServiceArgs),
     /// Open a service's published URL in the browser.
     Open(ServiceArgs),
+    /// Run N replicas of a service (compose's --scale).
+    Scale(ScaleArgs),
     /// The embedded Gaian governance server.
     #[command(subcommand)]
     Gaian(crate::gaian::Command),
@@ -122,6 +124,14 @@ pub struct ServiceArgs {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScaleArgs {
+    /// Service name.
+    pub service: String,
+    /// Number of replicas.
+    pub replicas: u32,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +204,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Start(args)) => act(&project, Action::Start, &args).await,
         Some(Command::Rebuild(args)) => act(&project, Action::Rebuild, &args).await,
         Some(Command::Open(args)) => act(&project, Action::Open, &args).await,
+        Some(Command::Scale(args)) => {
+            crate::ops::scale::run(&project, &args.service, args.replicas).await
+        }
         Some(Command::Gaian(cmd)) => crate::gaian::run(cmd).await,
     }
 }

@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod down;
 pub mod exec;
 pub mod preflight;
+pub mod scale;
 pub mod status;
 pub mod up;
 
