@@ -20,6 +20,8 @@ use crate::tui::state::{Redraw, State, TOAST_FOR, Toast};
 /// Applies one message to the state and returns the work it asks for.
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
+    // Log lines and samples change no stream: a flood is not worth a look at every stream.
+    let streams_may_change = !matches!(msg, Msg::Logs { .. } | Msg::Stats { .. });
     match msg {
         Msg::Key(key) => {
             // Key releases and repeats arrive only with keyboard enhancement; act on presses.
@@ -112,7 +114,9 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             Err(e) => toast(state, format!("could not save logs: {e}"), true),
         },
     }
-    streams::sync_streams(state, &mut fx);
+    if streams_may_change {
+        streams::sync_streams(state, &mut fx);
+    }
     fx
 }
 
