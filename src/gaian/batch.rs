@@ -119,7 +119,14 @@ async fn run(pool: PgPool, mut rx: mpsc::Receiver<Job>) {
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (batch, replies): (Vec<_>, Vec<_>) =
             jobs.drain(..).map(|j| ((j.new, j.rule), j.reply)).unzip();
+        let started = tokio::time::Instant::now();
         let results = record_batch(&pool, &batch).await;
+        tracing::debug!(
+            target: "gaian::batch",
+            actions = batch.len(),
+            latency_us = started.elapsed().as_micros() as u64,
+            "batch committed"
+        );
         for (reply, result) in replies.into_iter().zip(results) {
             // The requester may have gone (client hung up): its action is recorded anyway.
             let _ = reply.send(result);
