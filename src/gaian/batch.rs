@@ -225,7 +225,10 @@ async fn commit_batch(
     let optional =
         |f: fn(&(NewAction, Rule)) -> Option<String>| batch.iter().map(f).collect::<Vec<_>>();
     let number = |f: fn(&(NewAction, Rule)) -> i64| batch.iter().map(f).collect::<Vec<_>>();
-    let mut tx = pool.begin().await?;
+    // One statement outside an explicit transaction: PostgreSQL commits it (synchronously,
+    // to disk) before it reports the statement done, and `fetch_all` returns only after that
+    // report, with the commit's error if it failed. So the rows below are durable, at one
+    // round trip per batch instead of three (BEGIN, the call, COMMIT).
     let rows: Vec<BatchRow> = sqlx::query_as(RECORD_BATCH)
         .bind(column(|(n, _)| n.player_id.clone()))
         .bind(column(|(n, _)| n.action.clone()))
@@ -239,7 +242,7 @@ async fn commit_batch(
         .bind(number(|(_, r)| r.quantity_multiplier))
         .bind(number(|(_, r)| r.decay))
         .bind(batch.iter().map(|(_, r)| r.daily_cap).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
+        .fetch_all(pool)
         .await?;
     if rows.len() != batch.len() {
         return Err(sqlx::Error::Protocol(format!(
@@ -248,8 +251,6 @@ async fn commit_batch(
             batch.len()
         )));
     }
-    // Nothing is answered before this returns: every answer is durable.
-    tx.commit().await?;
     Ok(rows)
 }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -352,10 +352,13 @@ impl Store {
                 Ok(Store::Sqlite { write, read })
             }
             Database::Postgres(url) => {
+                // The writer answers once its statement has committed: that is durable only
+                // with synchronous commit, whatever the server's default says.
+                let opts = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(32)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect(url)
+                    .connect_with(opts)
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
                 let probe = PgPoolOptions::new()
