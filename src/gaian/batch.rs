@@ -1,5 +1,5 @@
 //! Group commit on PostgreSQL: writer tasks collect the actions that are waiting, record them
-//! in one transaction (one call of `gaian_record_actions`, migration 0004) and answer each
+//! in one transaction (one call of `gaian_record_actions`, migrations 0004-0005) and answer each
 //! request only after that transaction has committed. One commit then carries many actions,
 //! so the commit rate no longer caps the action rate.
 //!
