@@ -5,6 +5,7 @@
 //! errors, OpenAPI) · `server` (start/stop) · `image` (container image) · `healthcheck`.
 
 pub mod api;
+pub mod batch;
 pub mod cache;
 pub mod health;
 pub mod healthcheck;

@@ -1,19 +1,22 @@
 //! Storage: sqlx on PostgreSQL or an embedded SQLite file, migrations embedded and run at
-//! start. One transaction per action: count it in today's counter row (which locks that row),
-//! compute the reward from the counter, then add it to the balance, insert the ledger row and
-//! add it to the counter. On PostgreSQL that is one call of the `gaian_record_action` function
-//! (migrations 0002, 0003): one round trip. A replayed idempotency key is answered from the
-//! row that holds it before anything is locked or written.
+//! start. Each action is applied in order: count it in today's counter row (which locks that
+//! row), compute the reward from the counter, then add it to the balance, insert the ledger
+//! row and add it to the counter. On PostgreSQL many actions share one transaction: the
+//! group-commit writer (`batch`, migration 0004) applies them one after the other in one call
+//! and answers after the commit. On SQLite each action is one transaction on the single
+//! writer connection. A replayed idempotency key is answered from the row that holds it
+//! before anything is locked or written.
 
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::batch::Writer;
 use super::rules::{Reward, Rule};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/gaian/migrations/sqlite");
@@ -148,8 +151,13 @@ pub enum Store {
     /// SQLITE_BUSY retries, while readers use WAL snapshots in parallel.
     Sqlite { write: SqlitePool, read: SqlitePool },
     /// `probe` is a separate one-connection pool for the health monitor, so a busy request
-    /// pool never makes a healthy database look down.
-    Postgres { pool: PgPool, probe: PgPool },
+    /// pool never makes a healthy database look down. Actions go through `writer`'s group
+    /// commit.
+    Postgres {
+        pool: PgPool,
+        probe: PgPool,
+        writer: Writer,
+    },
 }
 
 /// Runs one query body on the store's pool for `read`, `write` or `probe`, whichever engine
@@ -186,9 +194,6 @@ const SELECT_BY_KEY: &str = "SELECT id, player_id, action, quantity, reward_micr
 const BUMP_DAILY: &str = "INSERT INTO daily_totals (player_id, day, action, count, reward_micro) VALUES ($1, $2, $3, 1, 0) \
      ON CONFLICT (player_id, day, action) DO UPDATE SET count = daily_totals.count + 1 \
      RETURNING count, reward_micro";
-/// PostgreSQL: the whole action, reward included, in one call (one round trip).
-const RECORD_POSTGRES: &str = "SELECT ledger_id, balance_after, reward, was_capped, day_count, day_reward \
-     FROM gaian_record_action($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
 /// SQLite (one writer, no server-side functions): the same as steps of one transaction.
 const ADD_BALANCE: &str = "INSERT INTO players (player_id, balance_micro, created_at) VALUES ($1, $2, $3) \
      ON CONFLICT (player_id) DO UPDATE SET balance_micro = players.balance_micro + excluded.balance_micro \
@@ -205,7 +210,7 @@ const SELECT_LEDGER_PAGE: &str = "SELECT id, player_id, action, quantity, reward
      FROM ledger WHERE player_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3";
 
 /// What one recorded action returns: its ledger row and the day's counter after it.
-fn recorded(
+pub(super) fn recorded(
     new: &NewAction,
     id: i64,
     balance_after: i64,
@@ -233,38 +238,6 @@ fn recorded(
         reward_micro: day_reward,
     };
     Outcome::Recorded { row, daily }
-}
-
-/// One action as one call of `gaian_record_action`; its statement is its transaction.
-async fn record_postgres(
-    pool: &PgPool,
-    new: &NewAction,
-    rule: &Rule,
-) -> Result<Outcome, sqlx::Error> {
-    let (id, balance_after, micro, capped, count, day_reward): (i64, i64, i64, bool, i64, i64) =
-        sqlx::query_as(RECORD_POSTGRES)
-            .bind(&new.player_id)
-            .bind(&new.action)
-            .bind(new.quantity)
-            .bind(&new.day)
-            .bind(&new.created_at)
-            .bind(&new.idempotency_key)
-            .bind(&new.request)
-            .bind(&new.metadata)
-            .bind(rule.base_reward)
-            .bind(rule.quantity_multiplier)
-            .bind(rule.decay)
-            .bind(rule.daily_cap)
-            .fetch_one(pool)
-            .await?;
-    Ok(recorded(
-        new,
-        id,
-        balance_after,
-        Reward { micro, capped },
-        count,
-        day_reward,
-    ))
 }
 
 async fn record_sqlite(
@@ -330,7 +303,7 @@ async fn record_sqlite(
     ))
 }
 
-fn replay_or_conflict(row: LedgerRow, new: &NewAction) -> Outcome {
+pub(super) fn replay_or_conflict(row: LedgerRow, new: &NewAction) -> Outcome {
     let same = match (
         serde_json::from_str::<serde_json::Value>(&row.request),
         serde_json::from_str::<serde_json::Value>(&new.request),
@@ -379,17 +352,25 @@ impl Store {
                 Ok(Store::Sqlite { write, read })
             }
             Database::Postgres(url) => {
+                // The writer answers once its statement has committed: that is durable only
+                // with synchronous commit, whatever the server's default says.
+                let opts = PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(32)
                     .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect(url)
+                    .connect_with(opts)
                     .await?;
                 POSTGRES_MIGRATIONS.run(&pool).await?;
                 let probe = PgPoolOptions::new()
                     .max_connections(1)
                     .acquire_timeout(Duration::from_secs(1))
                     .connect_lazy(url)?;
-                Ok(Store::Postgres { pool, probe })
+                let writer = Writer::start(pool.clone());
+                Ok(Store::Postgres {
+                    pool,
+                    probe,
+                    writer,
+                })
             }
         }
     }
@@ -410,9 +391,10 @@ impl Store {
             .map(drop))
     }
 
-    /// Records one action in one transaction. A reused idempotency key is caught by the
-    /// unique constraint (also between concurrent requests): the transaction rolls back and
-    /// the answer comes from the row that holds the key (a replay, or 409 for another body).
+    /// Records one action, durably, before returning. A reused idempotency key is caught by
+    /// the unique constraint (also between concurrent requests): the action is not applied
+    /// and the answer comes from the row that holds the key (a replay, or 409 for another
+    /// body).
     pub async fn record_action(
         &self,
         new: &NewAction,
@@ -434,7 +416,7 @@ impl Store {
     async fn record_once(&self, new: &NewAction, rule: &Rule) -> Result<Outcome, sqlx::Error> {
         match self {
             Store::Sqlite { write, .. } => record_sqlite(write, new, rule).await,
-            Store::Postgres { pool, .. } => record_postgres(pool, new, rule).await,
+            Store::Postgres { writer, .. } => writer.record(new.clone(), rule.clone()).await,
         }
     }
 
@@ -493,7 +475,13 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Store::Postgres { pool, probe } => {
+            Store::Postgres {
+                pool,
+                probe,
+                writer,
+            } => {
+                // Queued actions are recorded and answered before the pool goes.
+                writer.close().await;
                 probe.close().await;
                 pool.close().await;
             }
