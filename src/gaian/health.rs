@@ -12,8 +12,11 @@ use super::store::Store;
 
 /// Time between probes.
 pub const INTERVAL: Duration = Duration::from_millis(1000);
-/// A probe slower than this counts as down.
+/// A probe slower than this failed.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(1500);
+/// Failed probes in a row that mark a database seen up as down: one slow probe on a busy
+/// machine is not an outage worth answering every write with 503.
+const DOWN_AFTER: u32 = 2;
 
 const UP: u8 = 0;
 const DOWN: u8 = 1;
@@ -40,33 +43,35 @@ impl Health {
         }
     }
 
-    /// Probes once now, then every `INTERVAL` until `cancel` fires.
+    /// Probes once now, then every `INTERVAL` until `cancel` fires. The first probe decides
+    /// at once; later, the database counts as down after `DOWN_AFTER` failures in a row.
     pub async fn start(store: Store, cache: Cache, cancel: CancellationToken) -> Health {
         let health = Health::default();
-        health.probe(&store, &cache).await;
+        health.set_database(probe_database(&store).await);
+        health.probe_cache(&cache).await;
         let h = health.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut failed = 0;
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
-                    _ = tick.tick() => h.probe(&store, &cache).await,
+                    _ = tick.tick() => {}
                 }
+                let up = probe_database(&store).await;
+                failed = if up { 0 } else { failed + 1 };
+                if up || failed >= DOWN_AFTER {
+                    h.set_database(up);
+                }
+                h.probe_cache(&cache).await;
             }
         });
         health
     }
 
-    async fn probe(&self, store: &Store, cache: &Cache) {
-        let db = match tokio::time::timeout(PROBE_TIMEOUT, store.ping()).await {
-            Ok(Ok(())) => UP,
-            Ok(Err(e)) => {
-                tracing::debug!("database probe failed: {e}");
-                DOWN
-            }
-            Err(_) => DOWN,
-        };
+    fn set_database(&self, up: bool) {
+        let db = if up { UP } else { DOWN };
         let before = self.database.swap(db, Ordering::Relaxed);
         if before != db {
             match db {
@@ -74,6 +79,9 @@ impl Health {
                 _ => tracing::warn!("database is unreachable"),
             }
         }
+    }
+
+    async fn probe_cache(&self, cache: &Cache) {
         let c = if !cache.enabled() {
             DISABLED
         } else {
@@ -88,6 +96,21 @@ impl Health {
         let before = self.cache.swap(c, Ordering::Relaxed);
         if before != c && c == DOWN {
             tracing::warn!("cache (Redis) is unreachable; results stay exact from the database");
+        }
+    }
+}
+
+/// Whether the database answers within `PROBE_TIMEOUT`.
+async fn probe_database(store: &Store) -> bool {
+    match tokio::time::timeout(PROBE_TIMEOUT, store.ping()).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::debug!("database probe failed: {e}");
+            false
+        }
+        Err(_) => {
+            tracing::debug!("database probe took longer than {PROBE_TIMEOUT:?}");
+            false
         }
     }
 }
