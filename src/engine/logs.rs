@@ -17,6 +17,13 @@ use super::model::ContainerId;
 
 /// Frames taken at most into one batch.
 const MAX_BATCH: usize = 1024;
+/// A batch at least this big means a flood: when it took all there was (fewer than
+/// `MAX_BATCH` frames), the stream waits `FLOOD_GAP` before it reads again, so the engine's
+/// output piles up in the socket and the next read takes a gulp of it instead of waking the
+/// process for every few lines. A quiet stream never waits, nor one that is behind.
+const FLOOD_BATCH: usize = 64;
+/// Far below a frame (33 ms): a flood's lines still reach every frame.
+const FLOOD_GAP: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Which stream of the container a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -189,6 +196,7 @@ pub async fn follow<M, F>(
             chunk = stream.next() => chunk,
         };
         let Some(chunk) = chunk else { break None };
+        let drained = chunk.len() < MAX_BATCH;
         let bytes = chunk
             .iter()
             .map(|item| item.as_ref().map_or(0, |o| o.as_ref().len()))
@@ -201,11 +209,18 @@ pub async fn follow<M, F>(
                 Err(e) => error = Some(e.to_string()),
             }
         }
+        let flood = drained && lines.len() >= FLOOD_BATCH;
         if !lines.is_empty() && tx.send(wrap(LogEvent::Lines(lines))).await.is_err() {
             return;
         }
         if error.is_some() {
             break error;
+        }
+        if flood {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                () = tokio::time::sleep(FLOOD_GAP) => {}
+            }
         }
     };
     if !cancel.is_cancelled() {
