@@ -54,6 +54,34 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The engine's host name or address when it is remote (`ssh://user@box:22` → `box`).
+    pub fn remote_host(&self) -> Option<String> {
+        if self.is_local() {
+            return None;
+        }
+        let rest = self
+            .host
+            .split_once("://")
+            .map_or(self.host.as_str(), |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => host_port.split(':').next().unwrap_or(host_port),
+        };
+        (!host.is_empty()).then(|| host.to_string())
+    }
+}
+
+/// The remote engine's host for this process (the endpoint does not change while devtui
+/// runs), or `None` for a local engine.
+pub fn remote_host() -> Option<&'static str> {
+    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| endpoint().ok()?.remote_host())
+        .as_deref()
+}
+
 fn docker_config_dir() -> Option<PathBuf> {
     std::env::var_os("DOCKER_CONFIG")
         .map(PathBuf::from)
@@ -259,5 +287,28 @@ mod tests {
         assert!(ep("tcp://127.0.0.1:2375").is_local());
         assert!(!ep("ssh://user@box").is_local());
         assert!(!ep("tcp://10.0.0.5:2376").is_local());
+    }
+
+    #[test]
+    fn a_remote_engine_names_its_host() {
+        let ep = |h: &str| Endpoint {
+            host: h.into(),
+            source: String::new(),
+        };
+        assert_eq!(
+            ep("ssh://root@box:2222").remote_host().as_deref(),
+            Some("box")
+        );
+        assert_eq!(ep("ssh://box").remote_host().as_deref(), Some("box"));
+        assert_eq!(
+            ep("tcp://10.0.0.5:2376").remote_host().as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(
+            ep("tcp://[fd00::5]:2376").remote_host().as_deref(),
+            Some("fd00::5")
+        );
+        assert_eq!(ep("unix:///var/run/docker.sock").remote_host(), None);
+        assert_eq!(ep("tcp://127.0.0.1:2375").remote_host(), None);
     }
 }

@@ -62,6 +62,8 @@ fn published(service: &Service) -> Vec<PublishedPort> {
         .iter()
         .filter_map(|p| {
             Some(PublishedPort {
+                // A native process runs on this machine, whatever the engine.
+                remote_host: None,
                 host_ip: p.host_ip.clone().unwrap_or_default(),
                 host_port: p.published?,
                 container_port: p.target,
@@ -369,6 +371,13 @@ fn entry(line: &super::LogLine) -> LogEntry {
             .ok(),
         text: line.text.clone(),
     }
+}
+
+/// The last `tail` kept lines of the native service's output.
+pub fn history(native: &Native, tail: usize) -> Vec<LogEntry> {
+    let history = native.supervisor.logs();
+    let skip = history.len().saturating_sub(tail);
+    history.iter().skip(skip).map(entry).collect()
 }
 
 /// Sends the last `tail` kept lines of the native service, then its live lines in batches,
