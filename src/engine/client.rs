@@ -22,6 +22,19 @@ pub enum Error {
         "docker context {0:?} was not found in ~/.docker/contexts; run `docker context use default` or create it"
     )]
     UnknownContext(String),
+    /// bollard hands an ssh address's authority to `ssh` as the host name, so a port in it
+    /// cannot work (`ssh` looks up `host:port` as a name).
+    #[error(
+        "{host}: a port in an ssh:// address is not supported; name it in ~/.ssh/config \
+         (`Host {name}` / `HostName {hostname}` / `Port {port}`) and use ssh://{user}{name}"
+    )]
+    SshPort {
+        host: String,
+        user: String,
+        name: String,
+        hostname: String,
+        port: String,
+    },
     #[error("cannot reach the Docker engine at {host} ({reason}); {hint}")]
     Unreachable {
         host: String,
@@ -167,6 +180,9 @@ pub async fn connect_to(endpoint: &Endpoint) -> Result<Docker, Error> {
         reason,
         hint: hint_for(&endpoint.host),
     };
+    if let Some(e) = ssh_port(&endpoint.host) {
+        return Err(e);
+    }
     let docker = match Docker::connect_with_host(&endpoint.host) {
         Ok(docker) => docker,
         // bollard checks that a unix socket exists before any request: no socket, no engine.
@@ -188,6 +204,28 @@ pub async fn connect_to(endpoint: &Endpoint) -> Result<Docker, Error> {
             CONNECT_TIMEOUT.as_secs()
         ))),
     }
+}
+
+/// The error for an `ssh://` address with a port, which bollard cannot use.
+fn ssh_port(host: &str) -> Option<Error> {
+    let authority = host.strip_prefix("ssh://")?.split('/').next()?;
+    let (user, host_port) = match authority.rsplit_once('@') {
+        Some((user, rest)) => (format!("{user}@"), rest),
+        None => (String::new(), authority),
+    };
+    let (hostname, port) = host_port.rsplit_once(':')?;
+    if hostname.contains(']') && !hostname.ends_with(']') {
+        return None;
+    }
+    port.parse::<u16>().ok()?;
+    let hostname = hostname.trim_start_matches('[').trim_end_matches(']');
+    Some(Error::SshPort {
+        host: host.to_string(),
+        user,
+        name: "docker-engine".into(),
+        hostname: hostname.to_string(),
+        port: port.to_string(),
+    })
 }
 
 /// Connects to the engine the docker CLI would use (see `endpoint`), version negotiated.
@@ -287,6 +325,19 @@ mod tests {
         assert!(ep("tcp://127.0.0.1:2375").is_local());
         assert!(!ep("ssh://user@box").is_local());
         assert!(!ep("tcp://10.0.0.5:2376").is_local());
+    }
+
+    #[test]
+    fn an_ssh_port_is_refused_with_the_way_around_it() {
+        let e = ssh_port("ssh://root@127.0.0.1:2222")
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("`Port 2222`"), "{e}");
+        assert!(e.contains("`HostName 127.0.0.1`"), "{e}");
+        assert!(e.ends_with("use ssh://root@docker-engine"), "{e}");
+        assert!(ssh_port("ssh://root@box").is_none());
+        assert!(ssh_port("ssh://box").is_none());
+        assert!(ssh_port("tcp://box:2375").is_none());
     }
 
     #[test]
