@@ -226,3 +226,49 @@ fn exit_codes_and_json_of_the_data_commands() {
     assert_eq!(json["project"], "dt-nothing-here");
     assert!(json["services"].is_array());
 }
+
+#[test]
+fn the_config_files_profile_is_ups_default_when_the_project_has_it() {
+    if !engine_ready() {
+        return;
+    }
+    let home = tempfile::tempdir().expect("home");
+    let dir = fixture("discover");
+    // A profile the project has: `up` uses it (this one names a service with no native
+    // definition, so `up` stops there, before anything starts, naming the profile's file).
+    let profiles = dir.path().join(".devtui/profiles");
+    std::fs::create_dir_all(&profiles).expect("profiles dir");
+    std::fs::write(profiles.join("mine.yaml"), "native: [base]\n").expect("profile");
+    write_config(home.path(), "profile: mine\n");
+    let out = run(with_config(dir.path(), home.path()).args(["up", "--no-tui"]));
+    assert_eq!(out.status.code(), Some(2));
+    let said = stderr(&out);
+    assert!(
+        said.contains("using devtui profile mine (the config file's default)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("mine.yaml:1:10: \"base\" has no native definition"),
+        "{said}"
+    );
+    // -P wins over the config file.
+    let out = run(with_config(dir.path(), home.path()).args(["up", "--no-tui", "-P", "nosuch"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("no devtui profile \"nosuch\""),
+        "{}",
+        stderr(&out)
+    );
+    // A profile the project does not have: a note, and `up` goes on without one (here it
+    // stops at the malformed compose file, before anything starts).
+    write_config(home.path(), "profile: elsewhere\n");
+    let broken = fixture("invalid");
+    let out = run(with_config(broken.path(), home.path()).args(["up", "--no-tui"]));
+    assert_eq!(out.status.code(), Some(2));
+    let said = stderr(&out);
+    assert!(
+        said.contains("the config file's profile elsewhere is not in this project"),
+        "{said}"
+    );
+    assert!(said.contains("portz"), "{said}");
+}
