@@ -321,7 +321,8 @@ struct Pending {
 }
 
 impl Pending {
-    /// Takes the next batch from the stream; false when there is none to wait for.
+    /// Takes the next batch (or the end) from the stream; a line at or past `end` means the
+    /// history is read.
     async fn fill(&mut self, label: &str, failed: &mut Option<i32>) {
         match self.rx.recv().await {
             Some(LogEvent::Lines(lines)) => {
