@@ -1,10 +1,13 @@
 //! Command-line interface: argument parsing and dispatch to `ops`, `tui` and `gaian`.
 
+pub mod complete;
+
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::engine::ArgValueCandidates;
 
 use crate::exit::{self, Failure};
 use crate::ops::actions::Action;
@@ -26,9 +29,10 @@ pub struct Cli {
 /// How the compose project is found, as `docker compose` does it.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ProjectArgs {
-    /// Compose file (repeatable); default: compose.yaml etc. in this directory or a parent,
-    /// else the bundled stack.
-    #[arg(short = 'f', long = "file", global = true)]
+    /// Compose file (repeatable), before the command as with docker compose (`devtui -f
+    /// FILE logs -f`: after `logs`, -f follows); default: compose.yaml etc. in this directory
+    /// or a parent, else the bundled stack.
+    #[arg(short = 'f', long = "file")]
     pub files: Vec<PathBuf>,
     /// Compose project name.
     #[arg(short = 'p', long = "project-name", global = true)]
@@ -68,9 +72,66 @@ pub enum Command {
     Open(ServiceArgs),
     /// Run N replicas of a service (compose's --scale).
     Scale(ScaleArgs),
+    /// Show the services' output, merged and ordered by time (containers and native services).
+    Logs(LogsArgs),
+    /// Print a shell completion script (service and profile names complete too).
+    Completions(CompletionsArgs),
+    /// devtui's settings file ($XDG_CONFIG_HOME/devtui/config.yaml).
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// The embedded Gaian governance server.
     #[command(subcommand)]
     Gaian(crate::gaian::Command),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Each service's history (--tail, --since) is merged by the engine's timestamps; with -f, live
+lines then follow as they arrive, until every followed service stops or Ctrl-C.")]
+pub struct LogsArgs {
+    /// Go on printing new lines.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only lines since a time: a duration back from now (10m, 1h30m), an RFC 3339 time
+    /// (2024-05-01T10:00:00Z) or unix seconds.
+    #[arg(long, value_name = "DURATION|TIME", value_parser = since)]
+    pub since: Option<i64>,
+    /// Lines from the end of each service's output, or `all`.
+    #[arg(short = 'n', long, value_name = "N", default_value = "all", value_parser = crate::ops::logs::parse_tail)]
+    pub tail: usize,
+    /// Show each line's timestamp.
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// No colours in the `service |` prefixes (also: NO_COLOR, theme no-color, not a terminal).
+    #[arg(long)]
+    pub no_color: bool,
+    /// One JSON object a line: service, stream, time, line.
+    #[arg(long)]
+    pub json: bool,
+    /// Services to show (default: all).
+    #[arg(add = ArgValueCandidates::new(complete::services))]
+    pub services: Vec<String>,
+}
+
+fn since(text: &str) -> Result<i64, String> {
+    crate::ops::logs::parse_since(text, std::time::SystemTime::now())
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the config file's path.
+    Path,
+    /// Print the settings in force and where each comes from (file, environment, default).
+    Show(JsonArgs),
+    /// Open the config file in $VISUAL / $EDITOR (created with every setting commented out),
+    /// then check it.
+    Edit,
 }
 
 #[derive(Debug, Args)]
@@ -79,8 +140,9 @@ pub struct UpArgs {
     #[arg(long = "profile")]
     pub profiles: Vec<String>,
     /// Use a devtui profile (profiles/NAME.yaml, or a file path): which services run
-    /// natively on this machine instead of in a container.
-    #[arg(short = 'P', long = "devtui-profile", value_name = "NAME")]
+    /// natively on this machine instead of in a container. Default: `profile` in the config
+    /// file, when the project has it.
+    #[arg(short = 'P', long = "devtui-profile", value_name = "NAME", add = ArgValueCandidates::new(complete::profiles))]
     pub devtui_profile: Option<String>,
     /// Do not open the TUI once the stack is up.
     #[arg(long)]
@@ -89,14 +151,16 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 120)]
     pub timeout: u64,
     /// Services to start (default: all in the active profiles).
+    #[arg(add = ArgValueCandidates::new(complete::services))]
     pub services: Vec<String>,
 }
 
 impl UpArgs {
-    fn options(&self) -> crate::ops::up::UpOptions {
+    fn options(&self, config: &crate::config::Config) -> crate::ops::up::UpOptions {
         crate::ops::up::UpOptions {
             compose_profiles: self.profiles.clone(),
             devtui_profile: self.devtui_profile.clone(),
+            default_profile: config.profile.value.clone(),
             timeout: Duration::from_secs(self.timeout),
             services: self.services.clone(),
         }
@@ -120,6 +184,7 @@ pub struct JsonArgs {
 #[derive(Debug, Args)]
 pub struct ServiceArgs {
     /// Service name.
+    #[arg(add = ArgValueCandidates::new(complete::services))]
     pub service: String,
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
@@ -137,6 +202,7 @@ pub struct ScaleArgs {
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// Service name.
+    #[arg(add = ArgValueCandidates::new(complete::services))]
     pub service: String,
     /// Command to run (default: bash, else sh).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -183,11 +249,19 @@ fn report(err: &anyhow::Error) -> i32 {
     exit::FAILED
 }
 
+/// The settings in force; a broken config file stops the command (exit 2) before it starts.
+fn settings() -> anyhow::Result<crate::config::Config> {
+    Ok(crate::config::load().map_err(Failure::from)?)
+}
+
 async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let project = cli.project.discovery();
     match cli.command {
-        None => crate::tui::run(&project).await,
-        Some(Command::Up(args)) => up(&project, &args).await,
+        None => {
+            let options = crate::tui::state::Options::from_config(&settings()?);
+            crate::tui::run(&project, options).await
+        }
+        Some(Command::Up(args)) => up(&project, &args, &settings()?).await,
         Some(Command::Down(args)) => {
             let options = crate::ops::down::DownOptions {
                 volumes: args.volumes,
@@ -207,17 +281,42 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Scale(args)) => {
             crate::ops::scale::run(&project, &args.service, args.replicas).await
         }
+        Some(Command::Logs(args)) => {
+            let config = settings()?;
+            let color = !args.no_color
+                && !args.json
+                && !config.no_color()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal();
+            let options = crate::ops::logs::LogsOptions {
+                follow: args.follow,
+                since: args.since,
+                tail: args.tail,
+                timestamps: args.timestamps,
+                color,
+                json: args.json,
+                services: args.services,
+            };
+            crate::ops::logs::run(&project, options).await
+        }
+        Some(Command::Completions(args)) => complete::registration(args.shell),
+        Some(Command::Config(cmd)) => config(cmd).await,
         Some(Command::Gaian(cmd)) => crate::gaian::run(cmd).await,
     }
 }
 
 /// `devtui up`: the stack, then the TUI when both ends are a terminal; without it, native
 /// services run in the foreground. Either way they stop when devtui ends.
-async fn up(project: &Discovery, args: &UpArgs) -> anyhow::Result<i32> {
-    let stack = crate::ops::up::run(project, args.options()).await?;
+async fn up(
+    project: &Discovery,
+    args: &UpArgs,
+    config: &crate::config::Config,
+) -> anyhow::Result<i32> {
+    let stack = crate::ops::up::run(project, args.options(config)).await?;
     let tui = !args.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let code = if tui {
-        crate::tui::run_with(stack.project.clone(), stack.natives.clone()).await
+        let options = crate::tui::state::Options::from_config(config);
+        crate::tui::run_with(stack.project.clone(), stack.natives.clone(), options).await
     } else {
         stack.foreground().await
     };
@@ -227,7 +326,8 @@ async fn up(project: &Discovery, args: &UpArgs) -> anyhow::Result<i32> {
 
 /// One action on one service; destructive ones are confirmed first.
 async fn act(project: &Discovery, action: Action, args: &ServiceArgs) -> anyhow::Result<i32> {
-    if action.destructive() && !args.yes && !confirm(action, &args.service)? {
+    let ask = action.destructive() && !args.yes && settings()?.confirm.value;
+    if ask && !confirm(action, &args.service)? {
         eprintln!("devtui: nothing done");
         return Ok(exit::FAILED);
     }
@@ -247,4 +347,69 @@ fn confirm(action: Action, service: &str) -> anyhow::Result<bool> {
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// `devtui config path|show|edit`.
+async fn config(cmd: ConfigCommand) -> anyhow::Result<i32> {
+    match cmd {
+        ConfigCommand::Path => {
+            println!("{}", crate::config::path().display());
+            Ok(exit::OK)
+        }
+        ConfigCommand::Show(args) => {
+            let config = settings()?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&config)?);
+            } else {
+                print!("{}", config.show());
+            }
+            Ok(exit::OK)
+        }
+        ConfigCommand::Edit => edit_config().await,
+    }
+}
+
+/// Opens the config file in the user's editor (creating it from the template), then checks
+/// what was saved.
+async fn edit_config() -> anyhow::Result<i32> {
+    let file = crate::config::path();
+    if !file.exists() {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Failure::new(
+                    exit::FAILED,
+                    format!("cannot create {}: {e}", dir.display()),
+                )
+            })?;
+        }
+        std::fs::write(&file, crate::config::TEMPLATE).map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!("cannot write {}: {e}", file.display()),
+            )
+        })?;
+    }
+    let editor = ["VISUAL", "EDITOR"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|e| !e.trim().is_empty()))
+        .unwrap_or_else(|| "vi".into());
+    // Through the shell, as git does: EDITOR may carry arguments (`code -w`).
+    let status = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(&file)
+        .status()
+        .await
+        .map_err(|e| Failure::new(exit::FAILED, format!("cannot run {editor}: {e}")))?;
+    if !status.success() {
+        return Err(Failure::new(
+            exit::FAILED,
+            format!("{editor} exited with {status}; the file was not checked"),
+        )
+        .into());
+    }
+    crate::config::load_file(&file).map_err(Failure::from)?;
+    eprintln!("devtui: {} is valid", file.display());
+    Ok(exit::OK)
 }

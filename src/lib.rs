@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod cli;
+pub mod config;
 pub mod engine;
 pub mod exit;
 pub mod gaian;

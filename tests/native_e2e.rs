@@ -369,6 +369,30 @@ fn native_gaian_in_the_foreground_obeys_the_cli_until_sigterm() {
         again["restarts"], 0,
         "a requested restart is not a crash: {again}"
     );
+    // `devtui logs` reads the native output through the same socket, merged by time with
+    // the containers' output, secrets masked.
+    let (code, stdout, stderr) = stack.run(&["logs", "--json", "postgres", "gaian"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect();
+    for service in ["postgres", "gaian"] {
+        assert!(
+            lines.iter().any(|l| l["service"] == service),
+            "no {service} lines:\n{stdout}"
+        );
+    }
+    let times: Vec<&str> = lines.iter().filter_map(|l| l["time"].as_str()).collect();
+    let parse = |t: &str| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339")
+    };
+    assert!(
+        times.windows(2).all(|w| parse(w[0]) <= parse(w[1])),
+        "not in time order:\n{stdout}"
+    );
+    assert!(!stdout.contains(password), "secret leaked:\n{stdout}");
     stack.fails(&["exec", "gaian", "true"], "gaian runs natively");
     stack.fails(&["rebuild", "gaian", "--yes"], "nothing to build");
     stack.ok(&["stop", "gaian", "--yes"], "gaian stopped");

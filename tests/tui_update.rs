@@ -181,6 +181,7 @@ fn ring_buffers_are_bounded() {
             log_capacity: 100,
             tail: 50,
             no_color: false,
+            ..Options::default()
         },
     );
     s.engine = EngineLink::Connected {
@@ -326,6 +327,21 @@ fn merged_view_of_marked_services_in_dependency_order() {
     update(&mut s, lines("api", &["from api"]));
     update(&mut s, lines("postgres", &["from postgres"]));
     assert_eq!(visible_texts(&s), ["from api", "from postgres"]);
+}
+
+#[test]
+fn with_confirm_off_destructive_actions_run_at_once() {
+    let mut s = stack();
+    s.options.confirm = false;
+    let fx = update(&mut s, ch('r'));
+    assert!(s.prompt().is_none(), "no question");
+    assert_eq!(
+        fx,
+        vec![Effect::Action {
+            service: "postgres".into(),
+            action: Action::Restart
+        }]
+    );
 }
 
 #[test]
@@ -583,6 +599,7 @@ fn paused_pane_stays_on_the_oldest_lines_while_the_buffer_slides() {
             log_capacity: 50,
             tail: 50,
             no_color: false,
+            ..Options::default()
         },
     );
     s.width = 100;

@@ -22,6 +22,19 @@ pub enum Error {
         "docker context {0:?} was not found in ~/.docker/contexts; run `docker context use default` or create it"
     )]
     UnknownContext(String),
+    /// bollard hands an ssh address's authority to `ssh` as the host name, so a port in it
+    /// cannot work (`ssh` looks up `host:port` as a name).
+    #[error(
+        "{host}: a port in an ssh:// address is not supported; name it in ~/.ssh/config \
+         (`Host {name}` / `HostName {hostname}` / `Port {port}`) and use ssh://{user}{name}"
+    )]
+    SshPort {
+        host: String,
+        user: String,
+        name: String,
+        hostname: String,
+        port: String,
+    },
     #[error("cannot reach the Docker engine at {host} ({reason}); {hint}")]
     Unreachable {
         host: String,
@@ -52,6 +65,34 @@ impl Endpoint {
             .iter()
             .any(|p| h.starts_with(p))
     }
+}
+
+impl Endpoint {
+    /// The engine's host name or address when it is remote (`ssh://user@box:22` → `box`).
+    pub fn remote_host(&self) -> Option<String> {
+        if self.is_local() {
+            return None;
+        }
+        let rest = self
+            .host
+            .split_once("://")
+            .map_or(self.host.as_str(), |(_, r)| r);
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(v6),
+            None => host_port.split(':').next().unwrap_or(host_port),
+        };
+        (!host.is_empty()).then(|| host.to_string())
+    }
+}
+
+/// The remote engine's host for this process (the endpoint does not change while devtui
+/// runs), or `None` for a local engine.
+pub fn remote_host() -> Option<&'static str> {
+    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| endpoint().ok()?.remote_host())
+        .as_deref()
 }
 
 fn docker_config_dir() -> Option<PathBuf> {
@@ -139,6 +180,9 @@ pub async fn connect_to(endpoint: &Endpoint) -> Result<Docker, Error> {
         reason,
         hint: hint_for(&endpoint.host),
     };
+    if let Some(e) = ssh_port(&endpoint.host) {
+        return Err(e);
+    }
     let docker = match Docker::connect_with_host(&endpoint.host) {
         Ok(docker) => docker,
         // bollard checks that a unix socket exists before any request: no socket, no engine.
@@ -160,6 +204,28 @@ pub async fn connect_to(endpoint: &Endpoint) -> Result<Docker, Error> {
             CONNECT_TIMEOUT.as_secs()
         ))),
     }
+}
+
+/// The error for an `ssh://` address with a port, which bollard cannot use.
+fn ssh_port(host: &str) -> Option<Error> {
+    let authority = host.strip_prefix("ssh://")?.split('/').next()?;
+    let (user, host_port) = match authority.rsplit_once('@') {
+        Some((user, rest)) => (format!("{user}@"), rest),
+        None => (String::new(), authority),
+    };
+    let (hostname, port) = host_port.rsplit_once(':')?;
+    if hostname.contains(']') && !hostname.ends_with(']') {
+        return None;
+    }
+    port.parse::<u16>().ok()?;
+    let hostname = hostname.trim_start_matches('[').trim_end_matches(']');
+    Some(Error::SshPort {
+        host: host.to_string(),
+        user,
+        name: "docker-engine".into(),
+        hostname: hostname.to_string(),
+        port: port.to_string(),
+    })
 }
 
 /// Connects to the engine the docker CLI would use (see `endpoint`), version negotiated.
@@ -259,5 +325,41 @@ mod tests {
         assert!(ep("tcp://127.0.0.1:2375").is_local());
         assert!(!ep("ssh://user@box").is_local());
         assert!(!ep("tcp://10.0.0.5:2376").is_local());
+    }
+
+    #[test]
+    fn an_ssh_port_is_refused_with_the_way_around_it() {
+        let e = ssh_port("ssh://root@127.0.0.1:2222")
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("`Port 2222`"), "{e}");
+        assert!(e.contains("`HostName 127.0.0.1`"), "{e}");
+        assert!(e.ends_with("use ssh://root@docker-engine"), "{e}");
+        assert!(ssh_port("ssh://root@box").is_none());
+        assert!(ssh_port("ssh://box").is_none());
+        assert!(ssh_port("tcp://box:2375").is_none());
+    }
+
+    #[test]
+    fn a_remote_engine_names_its_host() {
+        let ep = |h: &str| Endpoint {
+            host: h.into(),
+            source: String::new(),
+        };
+        assert_eq!(
+            ep("ssh://root@box:2222").remote_host().as_deref(),
+            Some("box")
+        );
+        assert_eq!(ep("ssh://box").remote_host().as_deref(), Some("box"));
+        assert_eq!(
+            ep("tcp://10.0.0.5:2376").remote_host().as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(
+            ep("tcp://[fd00::5]:2376").remote_host().as_deref(),
+            Some("fd00::5")
+        );
+        assert_eq!(ep("unix:///var/run/docker.sock").remote_host(), None);
+        assert_eq!(ep("tcp://127.0.0.1:2375").remote_host(), None);
     }
 }

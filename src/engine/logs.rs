@@ -160,14 +160,22 @@ pub enum LogEvent {
 /// Where to start reading a container's logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LogStart {
-    /// Lines of history to fetch first.
+    /// Lines of history to fetch first (`ALL`: every line kept).
     pub tail: usize,
     /// Only lines after this unix time (seconds), to resume after a restart.
     pub since: Option<i64>,
+    /// Go on with live lines after the history; without it the stream ends (`Ended(None)`)
+    /// once the history is sent.
+    pub follow: bool,
 }
 
-/// Follows `container_id`'s logs, sending batches through `tx` (wrapped by `wrap`) until
-/// `cancel` fires or the output ends.
+impl LogStart {
+    /// As `tail`: the whole history.
+    pub const ALL: usize = usize::MAX;
+}
+
+/// Follows `container_id`'s logs (or reads its history alone, `start.follow` unset), sending
+/// batches through `tx` (wrapped by `wrap`) until `cancel` fires or the output ends.
 pub async fn follow<M, F>(
     docker: Docker,
     container_id: ContainerId,
@@ -178,12 +186,16 @@ pub async fn follow<M, F>(
 ) where
     F: Fn(LogEvent) -> M,
 {
+    let tail = match start.tail {
+        LogStart::ALL => "all".to_string(),
+        n => n.to_string(),
+    };
     let mut options = LogsOptionsBuilder::new()
-        .follow(true)
+        .follow(start.follow)
         .stdout(true)
         .stderr(true)
         .timestamps(true)
-        .tail(&start.tail.to_string());
+        .tail(&tail);
     if let Some(since) = start.since {
         options = options.since(i32::try_from(since).unwrap_or(i32::MAX));
     }

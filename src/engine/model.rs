@@ -38,6 +38,10 @@ pub struct PublishedPort {
     pub host_port: u16,
     pub container_port: u16,
     pub protocol: String,
+    /// The engine's host when the engine is remote: where a port bound to all addresses or
+    /// to the engine's loopback is reached from here (URLs name it instead of 127.0.0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote_host: Option<String>,
 }
 
 impl PublishedPort {
@@ -45,9 +49,10 @@ impl PublishedPort {
     /// container port (`postgres://`, `redis://`, `http://`, ...); the one place every view
     /// (status table and JSON, TUI dashboard, `open`) gets it from.
     pub fn url(&self) -> String {
-        let host = match self.host_ip.as_str() {
-            "" | "0.0.0.0" | "::" => "localhost",
-            ip => ip,
+        let host = match (self.host_ip.as_str(), self.remote_host.as_deref()) {
+            ("" | "0.0.0.0" | "::" | "127.0.0.1" | "::1", Some(remote)) => remote,
+            ("" | "0.0.0.0" | "::", None) => "localhost",
+            (ip, _) => ip,
         };
         let scheme = match (self.protocol.as_str(), self.container_port) {
             ("udp", _) => "udp",

@@ -327,6 +327,7 @@ fn published_ports(map: &PortMap) -> Vec<PublishedPort> {
             let container_port = port.parse().unwrap_or(0);
             bindings.iter().flatten().filter_map(move |b| {
                 Some(PublishedPort {
+                    remote_host: client::remote_host().map(str::to_string),
                     host_ip: b.host_ip.clone().unwrap_or_default(),
                     host_port: b.host_port.as_deref()?.parse().ok()?,
                     container_port,

@@ -231,9 +231,10 @@ impl Target {
         }
     }
 
-    /// Follows `service`'s output through `tx`: the last `start.tail` lines, then live ones,
-    /// until `cancel` fires or the output ends (an `Ended` event says so). A native process's
-    /// output outlives its restarts; `start.since` matters for containers only.
+    /// Follows `service`'s output through `tx`: the last `start.tail` lines, then live ones
+    /// (with `start.follow`; else it ends there), until `cancel` fires or the output ends (an
+    /// `Ended` event says so). A native process's output outlives its restarts; `start.since`
+    /// matters for containers only.
     pub async fn follow_logs<M, F>(
         &self,
         backend: Backend,
@@ -253,11 +254,17 @@ impl Target {
                     let _ = tx.send(wrap(LogEvent::Ended(Some(e.to_string())))).await;
                 }
             },
+            Backend::Native(native) if !start.follow => {
+                let lines = observe::history(&native, start.tail);
+                if tx.send(wrap(LogEvent::Lines(lines))).await.is_ok() {
+                    let _ = tx.send(wrap(LogEvent::Ended(None))).await;
+                }
+            }
             Backend::Native(native) => {
                 observe::follow_logs(native, start.tail, cancel, tx, wrap).await;
             }
             Backend::Peer(peer) => {
-                control::follow_logs(peer.project, service, start.tail, cancel, tx, wrap).await;
+                control::follow_logs(peer.project, service, start, cancel, tx, wrap).await;
             }
             Backend::Absent => {}
         }

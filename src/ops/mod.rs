@@ -5,6 +5,7 @@ pub mod backend;
 pub mod doctor;
 pub mod down;
 pub mod exec;
+pub mod logs;
 pub mod preflight;
 pub mod scale;
 pub mod status;

@@ -77,14 +77,11 @@ pub async fn engine() -> (Check, Option<(Docker, Endpoint)>) {
     };
     match client::connect_to(&endpoint).await {
         Ok(docker) => {
-            let version = docker
-                .version()
-                .await
-                .ok()
-                .and_then(|v| v.version)
-                .unwrap_or_else(|| "?".into());
+            let answer = docker.version().await.ok();
+            let kind = answer.as_ref().map_or("Docker", engine_kind);
+            let version = answer.and_then(|v| v.version).unwrap_or_else(|| "?".into());
             let detail = format!(
-                "Docker engine {version} (API {}) at {} ({})",
+                "{kind} engine {version} (API {}) at {} ({})",
                 docker.client_version(),
                 endpoint.host,
                 endpoint.source
@@ -96,6 +93,17 @@ pub async fn engine() -> (Check, Option<(Docker, Endpoint)>) {
             None,
         ),
     }
+}
+
+/// Which engine answers: Podman's Docker-compatible API names itself among the version's
+/// components ("Podman Engine"); anything else is Docker's.
+fn engine_kind(version: &bollard::models::SystemVersion) -> &'static str {
+    let podman = version
+        .components
+        .iter()
+        .flatten()
+        .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+    if podman { "Podman" } else { "Docker" }
 }
 
 /// Compose v2 present and at least `compose::MIN_VERSION`.

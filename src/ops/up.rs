@@ -36,6 +36,9 @@ pub struct UpOptions {
     pub compose_profiles: Vec<String>,
     /// A devtui profile (a name in the project's profile directory, or a file path).
     pub devtui_profile: Option<String>,
+    /// The profile to use when `devtui_profile` is not given and the project has it (the
+    /// config file's `profile`).
+    pub default_profile: Option<String>,
     /// How long every service gets to be healthy.
     pub timeout: Duration,
     /// Services to start (none: all the active profiles enable).
@@ -87,7 +90,11 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
             loc.env_path.display()
         );
     }
-    let profile = match up.devtui_profile.as_deref() {
+    let chosen = up
+        .devtui_profile
+        .clone()
+        .or_else(|| default_profile(&loc, up.default_profile.as_deref()?));
+    let profile = match chosen.as_deref() {
         Some(name) => Some(project::profile::load(&loc, name).map_err(profile_failure)?),
         None => None,
     };
@@ -163,6 +170,27 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
         natives: running,
         control,
     })
+}
+
+/// The config file's default profile, if this project has it (a note says when it does not:
+/// one default serves every project, and not all of them have that profile).
+fn default_profile(loc: &project::Location, name: &str) -> Option<String> {
+    let by_path = name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml");
+    let file = if by_path {
+        std::path::PathBuf::from(name)
+    } else {
+        project::profile::dir(loc).join(format!("{name}.yaml"))
+    };
+    if file.is_file() {
+        eprintln!("devtui: using devtui profile {name} (the config file's default)");
+        Some(name.to_string())
+    } else {
+        eprintln!(
+            "devtui: the config file's profile {name} is not in this project ({}); starting without it",
+            file.display()
+        );
+        None
+    }
 }
 
 fn profile_failure(e: project::profile::Error) -> Failure {

@@ -41,15 +41,23 @@ enum Request {
     },
     /// A `Status` reply now and on every change, until the asker hangs up.
     Watch,
-    /// The last `tail` lines of the service's output, then its live lines.
+    /// The last `tail` lines of the service's output, then its live lines (unless `follow`
+    /// is false: then the reply ends after those lines).
     Logs {
         service: String,
         tail: usize,
+        #[serde(default = "yes")]
+        follow: bool,
     },
     /// The service's CPU and memory, once a second.
     Stats {
         service: String,
     },
+}
+
+/// A devtui from before `follow` existed always followed.
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -241,10 +249,20 @@ async fn answer(stream: UnixStream, natives: &[Arc<Native>]) -> std::io::Result<
                 }
             });
         }
-        Request::Logs { service, tail } => {
+        Request::Logs {
+            service,
+            tail,
+            follow,
+        } => {
             let Some(native) = find(&service) else {
                 return send(&mut write, &Reply::Unknown).await;
             };
+            if !follow {
+                let event = LogEvent::Lines(observe::history(&native, tail));
+                send(&mut write, &Reply::Logs { event }).await?;
+                let event = LogEvent::Ended(None);
+                return send(&mut write, &Reply::Logs { event }).await;
+            }
             let follow = observe::follow_logs(native, tail, cancel.child_token(), tx, |event| {
                 Reply::Logs { event }
             });
@@ -413,7 +431,7 @@ where
 pub async fn follow_logs<M, F>(
     project: String,
     service: String,
-    tail: usize,
+    start: crate::engine::logs::LogStart,
     cancel: CancellationToken,
     tx: mpsc::Sender<M>,
     wrap: F,
@@ -421,13 +439,23 @@ pub async fn follow_logs<M, F>(
     F: Fn(LogEvent) -> M,
 {
     let path = socket_path(&project);
-    let request = Request::Logs { service, tail };
+    let request = Request::Logs {
+        service,
+        tail: start.tail,
+        follow: start.follow,
+    };
+    let ended = std::sync::atomic::AtomicBool::new(false);
     follow(&path, &request, &cancel, &tx, |reply| match reply {
-        Reply::Logs { event } => Some(wrap(event)),
+        Reply::Logs { event } => {
+            if matches!(event, LogEvent::Ended(_)) {
+                ended.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Some(wrap(event))
+        }
         _ => None,
     })
     .await;
-    if !cancel.is_cancelled() {
+    if !cancel.is_cancelled() && !ended.load(std::sync::atomic::Ordering::Relaxed) {
         let gone = LogEvent::Ended(Some("the devtui that runs it has ended".into()));
         let _ = tx.send(wrap(gone)).await;
     }

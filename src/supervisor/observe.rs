@@ -62,6 +62,8 @@ fn published(service: &Service) -> Vec<PublishedPort> {
         .iter()
         .filter_map(|p| {
             Some(PublishedPort {
+                // A native process runs on this machine, whatever the engine.
+                remote_host: None,
                 host_ip: p.host_ip.clone().unwrap_or_default(),
                 host_port: p.published?,
                 container_port: p.target,
@@ -364,6 +366,17 @@ fn push(batch: &mut LogBatch, line: &super::LogLine) {
         super::Stream::Stderr | super::Stream::Supervisor => LogStream::Stderr,
     };
     batch.push(stream, Some(Timestamp::from(line.at)), &line.text);
+}
+
+/// The last `tail` kept lines of the native service's output.
+pub fn history(native: &Native, tail: usize) -> LogBatch {
+    let history = native.supervisor.logs();
+    let skip = history.len().saturating_sub(tail);
+    let mut batch = LogBatch::default();
+    for line in history.iter().skip(skip) {
+        push(&mut batch, line);
+    }
+    batch
 }
 
 /// Sends the last `tail` kept lines of the native service, then its live lines in batches,

@@ -100,7 +100,7 @@ impl Watcher {
 
 /// Opens the TUI until the user quits (or a signal ends it). `natives` are the native
 /// services devtui supervises; they keep running when the TUI ends (the caller stops them).
-pub async fn run(start: Start, natives: Vec<Arc<Native>>) -> anyhow::Result<i32> {
+pub async fn run(start: Start, natives: Vec<Arc<Native>>, options: Options) -> anyhow::Result<i32> {
     init_logging();
     let root = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(CHANNEL_BOUND);
@@ -125,7 +125,7 @@ pub async fn run(start: Start, natives: Vec<Arc<Native>>) -> anyhow::Result<i32>
             )
         }
     };
-    let mut state = State::new(name.clone(), services, Options::from_env())
+    let mut state = State::new(name.clone(), services, options)
         .with_natives(natives.iter().map(|n| n.service.name.clone()));
     let mut watcher = Watcher::start(&root, &name);
     for native in &natives {

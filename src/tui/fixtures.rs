@@ -32,6 +32,7 @@ pub fn running(service: &str, health: Health) -> ServiceStatus {
 
 pub fn port(host_port: u16, container_port: u16) -> PublishedPort {
     PublishedPort {
+        remote_host: None,
         host_ip: "0.0.0.0".to_string(),
         host_port,
         container_port,

@@ -23,7 +23,7 @@ use crate::exit::Failure;
 use crate::project::Discovery;
 
 /// `devtui` with no subcommand: the TUI on the discovered project.
-pub async fn run(args: &Discovery) -> anyhow::Result<i32> {
+pub async fn run(args: &Discovery, options: state::Options) -> anyhow::Result<i32> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(Failure::usage(
             "the TUI needs a terminal; in scripts use `devtui status` (or `--json`)",
@@ -34,7 +34,7 @@ pub async fn run(args: &Discovery) -> anyhow::Result<i32> {
     // project's name and the engine's containers, and the model (dependency order, services
     // without containers) follows. A compose file that does not parse still fails as usual.
     let location = crate::project::discover(args).map_err(Failure::from)?;
-    app::run(app::Start::Located(location), Vec::new()).await
+    app::run(app::Start::Located(location), Vec::new(), options).await
 }
 
 /// The TUI on an already loaded project (what `devtui up` opens once the stack is up), with
@@ -42,6 +42,7 @@ pub async fn run(args: &Discovery) -> anyhow::Result<i32> {
 pub async fn run_with(
     project: crate::project::Project,
     natives: Vec<std::sync::Arc<crate::supervisor::observe::Native>>,
+    options: state::Options,
 ) -> anyhow::Result<i32> {
-    app::run(app::Start::Loaded(project), natives).await
+    app::run(app::Start::Loaded(project), natives, options).await
 }

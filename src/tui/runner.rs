@@ -15,6 +15,10 @@ use crate::supervisor::control;
 use crate::tui::msg::{Effect, Msg};
 use crate::tui::state::State;
 
+/// How early a stats sample may come and still count as due (the engine's once-a-second
+/// period is not exact).
+const STATS_JITTER: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Which kind of stream a cancellation token ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Kind {
@@ -114,7 +118,11 @@ impl Runner {
                     event,
                 };
                 tokio::spawn(async move {
-                    let start = LogStart { tail, since };
+                    let start = LogStart {
+                        tail,
+                        since,
+                        follow: true,
+                    };
                     target
                         .follow_logs(backend, service, start, token, tx, wrap)
                         .await;
@@ -130,8 +138,30 @@ impl Runner {
                     service: name.clone(),
                     stats,
                 };
+                let interval = state.options.stats_interval;
                 tokio::spawn(async move {
-                    target.follow_stats(backend, service, token, tx, wrap).await;
+                    if interval <= crate::config::DEFAULT_STATS_INTERVAL {
+                        target.follow_stats(backend, service, token, tx, wrap).await;
+                        return;
+                    }
+                    // A longer `stats_interval`: the samples in between are dropped here.
+                    let (every, mut samples) = mpsc::channel(1);
+                    tokio::spawn(async move {
+                        target
+                            .follow_stats(backend, service, token, every, |s| s)
+                            .await;
+                    });
+                    let mut last: Option<tokio::time::Instant> = None;
+                    while let Some(stats) = samples.recv().await {
+                        // The engine's period jitters: a sample a little early still counts.
+                        let due = last.is_none_or(|t| t.elapsed() + STATS_JITTER >= interval);
+                        if due {
+                            last = Some(tokio::time::Instant::now());
+                            if tx.send(wrap(stats)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
                 });
             }
             Effect::StopStats { service } => self.stop(Kind::Stats, service),

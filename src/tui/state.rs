@@ -22,7 +22,7 @@ pub const DEFAULT_TAIL: usize = 1000;
 /// How long a toast stays on screen.
 pub const TOAST_FOR: Duration = Duration::from_secs(5);
 
-/// User-tunable settings.
+/// User-tunable settings (`config::Config`, the environment winning over the file).
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Lines kept per service.
@@ -31,6 +31,10 @@ pub struct Options {
     pub tail: usize,
     /// No colours (NO_COLOR): symbols, text and reverse video carry the meaning.
     pub no_color: bool,
+    /// Shortest time between two CPU and memory figures of a service.
+    pub stats_interval: Duration,
+    /// Ask before restart, stop and rebuild.
+    pub confirm: bool,
 }
 
 impl Default for Options {
@@ -39,23 +43,29 @@ impl Default for Options {
             log_capacity: DEFAULT_LOG_CAPACITY,
             tail: DEFAULT_TAIL,
             no_color: false,
+            stats_interval: crate::config::DEFAULT_STATS_INTERVAL,
+            confirm: true,
         }
     }
 }
 
 impl Options {
-    /// Settings from the environment: `NO_COLOR`, `DEVTUI_LOG_LINES`.
+    /// Settings from the environment alone (`NO_COLOR`, `DEVTUI_LOG_LINES`), no config file.
     pub fn from_env() -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let log_capacity = std::env::var("DEVTUI_LOG_LINES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n: &usize| n > 0)
-            .unwrap_or(DEFAULT_LOG_CAPACITY);
+        let mut config = crate::config::Config::default();
+        crate::config::apply_env(&mut config, |var| std::env::var(var).ok());
+        Self::from_config(&config)
+    }
+
+    /// The TUI's part of the settings in force.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let log_capacity = config.log_lines.value.max(1);
         Self {
             log_capacity,
             tail: DEFAULT_TAIL.min(log_capacity),
-            no_color,
+            no_color: config.no_color(),
+            stats_interval: config.stats_interval.value,
+            confirm: config.confirm.value,
         }
     }
 }

@@ -107,7 +107,10 @@ pub fn fixture(name: &str) -> tempfile::TempDir {
 /// others) and its data dir under `data` so the bundled stack is materialised privately.
 pub fn devtui(cwd: &Path, data: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_devtui"));
-    cmd.current_dir(cwd).env("XDG_DATA_HOME", data);
+    // The user's own config file (~/.config/devtui) must not change what a test sees.
+    cmd.current_dir(cwd)
+        .env("XDG_DATA_HOME", data)
+        .env("XDG_CONFIG_HOME", data.join("config"));
     with_images(&mut cmd);
     cmd.env_remove("COMPOSE_FILE")
         .env_remove("COMPOSE_PROJECT_NAME");

@@ -323,16 +323,33 @@ pub(super) fn ask(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
         );
         return;
     }
-    if action.destructive() {
+    // `confirm: false` in the config file: destructive actions run without the question.
+    if action.destructive() && state.options.confirm {
         state.overlay = Overlay::Prompt(Prompt::Confirm { service, action });
     } else {
-        toast(
-            state,
-            format!("{} {service}: running…", action.verb()),
-            false,
-        );
-        fx.push(Effect::Action { service, action });
+        start_action(state, service, action, fx);
     }
+}
+
+/// Runs an action that needs no more confirmation.
+pub(super) fn start_action(
+    state: &mut State,
+    service: String,
+    action: Action,
+    fx: &mut Vec<Effect>,
+) {
+    toast(
+        state,
+        format!("{} {service}: running…", action.verb()),
+        false,
+    );
+    // A rebuild's build output streams into the service's log pane.
+    let pane = state.log.pane.as_ref();
+    let shown = pane.is_some_and(|p| p.sources.contains(&service));
+    if action == Action::Rebuild && !shown {
+        open_pane(state, vec![service.clone()]);
+    }
+    fx.push(Effect::Action { service, action });
 }
 
 pub(super) fn open(state: &mut State, fx: &mut Vec<Effect>) {

@@ -23,18 +23,7 @@ pub(super) fn on_prompt_key(
                 key.code,
                 KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
             ) {
-                toast(
-                    state,
-                    format!("{} {service}: running…", action.verb()),
-                    false,
-                );
-                // A rebuild's build output streams into the service's log pane.
-                let pane = state.log.pane.as_ref();
-                let shown = pane.is_some_and(|p| p.sources.contains(&service));
-                if action == Action::Rebuild && !shown {
-                    open_pane(state, vec![service.clone()]);
-                }
-                fx.push(Effect::Action { service, action });
+                keys::start_action(state, service, action, fx);
             }
         }
         Prompt::Command { text, .. } => edit_command(state, text, key, fx),
