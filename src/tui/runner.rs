@@ -11,6 +11,8 @@ use crate::engine::logs::LogStart;
 use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backend::{Backend, NoShell, Target, shell_container};
+use crate::ops::backup::Context;
+use crate::project::Project;
 use crate::supervisor::control;
 use crate::tui::msg::{Effect, Msg};
 use crate::tui::state::State;
@@ -32,6 +34,9 @@ pub struct Runner {
     streams: HashMap<(Kind, String), CancellationToken>,
     /// The task that follows the native services another devtui runs for the project.
     elsewhere: Option<(String, tokio::task::JoinHandle<()>)>,
+    /// What backups, restore and reset work with, once the project model is loaded (or why
+    /// it cannot be had: a bad profile).
+    data: Option<Result<Context, String>>,
 }
 
 impl Runner {
@@ -48,6 +53,27 @@ impl Runner {
             root,
             streams: HashMap::new(),
             elsewhere: None,
+            data: None,
+        }
+    }
+
+    /// The project model arrived: backups get their context. The devtui profile with the
+    /// `backups:` section is `DEVTUI_PROFILE`, as for the CLI's backup commands.
+    pub fn set_project(&mut self, project: Project) {
+        let profile = std::env::var("DEVTUI_PROFILE")
+            .ok()
+            .filter(|p| !p.is_empty());
+        self.data = Some(Context::new(
+            self.target.clone(),
+            project,
+            profile.as_deref(),
+        ));
+    }
+
+    fn data_context(&self) -> Result<Context, String> {
+        match &self.data {
+            Some(result) => result.clone(),
+            None => Err("the project is still loading; try again in a moment".into()),
         }
     }
 
@@ -161,6 +187,36 @@ impl Runner {
                         .map(|()| path)
                         .map_err(|e| e.to_string());
                     let _ = tx.blocking_send(Msg::Saved(result));
+                });
+            }
+            Effect::ListBackups { service } => {
+                let (ctx, tx) = (self.data_context(), self.tx.clone());
+                tokio::task::spawn_blocking(move || {
+                    let result = ctx
+                        .and_then(|ctx| ctx.store.list(Some(&service)).map_err(|e| e.to_string()));
+                    let _ = tx.blocking_send(Msg::BackupsListed { service, result });
+                });
+            }
+            Effect::PlanData(op) => {
+                let (backend, _) = self.resolve(state, op.service());
+                let (ctx, tx) = (self.data_context(), self.tx.clone());
+                tokio::spawn(async move {
+                    let (op, result) = match ctx {
+                        Ok(ctx) => crate::tui::data::plan(&ctx, op, backend).await,
+                        Err(e) => (op, Err(e)),
+                    };
+                    let _ = tx.send(Msg::DataPlanned { op, result }).await;
+                });
+            }
+            Effect::Data(op) => {
+                let (backend, _) = self.resolve(state, op.service());
+                let (ctx, tx) = (self.data_context(), self.tx.clone());
+                tokio::spawn(async move {
+                    let result = match ctx {
+                        Ok(ctx) => crate::tui::data::run(&ctx, &op, backend, tx.clone()).await,
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(Msg::DataDone { op, result }).await;
                 });
             }
             // The loop handles these itself: they need the terminal or end the loop.
