@@ -214,7 +214,7 @@ mod tests {
     #[test]
     fn tab_completes_commands_then_services() {
         let s = services();
-        assert_eq!(complete("rest", &s), ("restart ".into(), vec![]));
+        assert_eq!(complete("resta", &s), ("restart ".into(), vec![]));
         assert_eq!(complete("restart r", &s), ("restart redis ".into(), vec![]));
         let (line, options) = complete("s", &s);
         assert_eq!(line, "s");
