@@ -326,13 +326,17 @@ impl Model {
     /// Asks compose for the model, once the engine has answered (snapshot sent or engine
     /// unreachable): the first frame shows the containers without waiting for compose.
     fn start_loading(&mut self) {
-        if let Model::Waiting(location) = std::mem::replace(self, Model::Loaded) {
-            let (done, loading) = oneshot::channel();
-            tokio::spawn(async move {
-                let _ = done.send(crate::project::load_at(&location, &[]).await);
-            });
-            *self = Model::Loading(loading);
-        }
+        // Only the first answer starts it: a load under way must not be dropped by the next
+        // update (a snapshot is one update per container).
+        let Model::Waiting(location) = self else {
+            return;
+        };
+        let location = location.clone();
+        let (done, loading) = oneshot::channel();
+        tokio::spawn(async move {
+            let _ = done.send(crate::project::load_at(&location, &[]).await);
+        });
+        *self = Model::Loading(loading);
     }
 
     async fn loaded(&mut self) -> Result<Project, crate::project::Error> {

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::logs::LogStart;
@@ -35,9 +35,12 @@ pub struct Runner {
     /// The task that follows the native services another devtui runs for the project.
     elsewhere: Option<(String, tokio::task::JoinHandle<()>)>,
     /// What backups, restore and reset work with, once the project model is loaded (or why
-    /// it cannot be had: a bad profile).
-    data: Option<Result<Context, String>>,
+    /// it cannot be had: a bad profile). Work asked for before then waits for it.
+    data: watch::Sender<Option<Result<Context, String>>>,
 }
+
+/// How long data work waits for the project model before it gives up.
+const MODEL_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Runner {
     pub fn new(
@@ -53,7 +56,7 @@ impl Runner {
             root,
             streams: HashMap::new(),
             elsewhere: None,
-            data: None,
+            data: watch::channel(None).0,
         }
     }
 
@@ -63,17 +66,19 @@ impl Runner {
         let profile = std::env::var("DEVTUI_PROFILE")
             .ok()
             .filter(|p| !p.is_empty());
-        self.data = Some(Context::new(
-            self.target.clone(),
-            project,
-            profile.as_deref(),
-        ));
+        let context = Context::new(self.target.clone(), project, profile.as_deref());
+        self.data.send_replace(Some(context));
     }
 
-    fn data_context(&self) -> Result<Context, String> {
-        match &self.data {
-            Some(result) => result.clone(),
-            None => Err("the project is still loading; try again in a moment".into()),
+    /// The context for data work, once the project model has arrived.
+    fn data_context(&self) -> impl Future<Output = Result<Context, String>> + Send + 'static {
+        let mut rx = self.data.subscribe();
+        async move {
+            let wait = rx.wait_for(Option::is_some);
+            match tokio::time::timeout(MODEL_WAIT, wait).await {
+                Ok(Ok(data)) => data.clone().unwrap_or_else(|| Err("no project".into())),
+                _ => Err("the project model did not load (see `devtui doctor`)".into()),
+            }
         }
     }
 
@@ -191,17 +196,27 @@ impl Runner {
             }
             Effect::ListBackups { service } => {
                 let (ctx, tx) = (self.data_context(), self.tx.clone());
-                tokio::task::spawn_blocking(move || {
-                    let result = ctx
-                        .and_then(|ctx| ctx.store.list(Some(&service)).map_err(|e| e.to_string()));
-                    let _ = tx.blocking_send(Msg::BackupsListed { service, result });
+                tokio::spawn(async move {
+                    let result = match ctx.await {
+                        Ok(ctx) => {
+                            let name = service.clone();
+                            // A directory listing and a few small manifests.
+                            tokio::task::spawn_blocking(move || {
+                                ctx.store.list(Some(&name)).map_err(|e| e.to_string())
+                            })
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()))
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(Msg::BackupsListed { service, result }).await;
                 });
             }
             Effect::PlanData(op) => {
                 let (backend, _) = self.resolve(state, op.service());
                 let (ctx, tx) = (self.data_context(), self.tx.clone());
                 tokio::spawn(async move {
-                    let (op, result) = match ctx {
+                    let (op, result) = match ctx.await {
                         Ok(ctx) => crate::tui::data::plan(&ctx, op, backend).await,
                         Err(e) => (op, Err(e)),
                     };
@@ -212,7 +227,7 @@ impl Runner {
                 let (backend, _) = self.resolve(state, op.service());
                 let (ctx, tx) = (self.data_context(), self.tx.clone());
                 tokio::spawn(async move {
-                    let result = match ctx {
+                    let result = match ctx.await {
                         Ok(ctx) => crate::tui::data::run(&ctx, &op, backend, tx.clone()).await,
                         Err(e) => Err(e),
                     };
