@@ -366,8 +366,7 @@ async fn reset(project: &Discovery, args: ResetArgs) -> anyhow::Result<i32> {
 /// How the backup commands ask: on the terminal when there is one; `--yes` answers all.
 fn prompter(yes: bool) -> crate::ops::backup::commands::Prompter {
     let ask = std::io::stdin().is_terminal().then(|| {
-        Box::new(|question: &str| ask_terminal(question))
-            as Box<dyn Fn(&str) -> std::io::Result<bool> + Send + Sync>
+        Box::new(|question: &str| ask_terminal(question)) as crate::ops::backup::commands::Ask
     });
     crate::ops::backup::commands::Prompter { yes, ask }
 }

@@ -19,12 +19,15 @@ use crate::exit::{self, Failure};
 use crate::ops::backend::{Backend, Target};
 use crate::project::Discovery;
 
+/// Asks a y/N question and returns the answer.
+pub type Ask = Box<dyn Fn(&str) -> std::io::Result<bool> + Send + Sync>;
+
 /// How a command may ask the user.
 pub struct Prompter {
     /// `--yes`: every question is answered yes.
     pub yes: bool,
-    /// Asks a y/N question on the terminal; `None` when there is no terminal.
-    pub ask: Option<Box<dyn Fn(&str) -> std::io::Result<bool> + Send + Sync>>,
+    /// Asks on the terminal; `None` when there is no terminal.
+    pub ask: Option<Ask>,
 }
 
 impl Prompter {
