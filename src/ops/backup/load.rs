@@ -644,11 +644,21 @@ async fn load_redis(
         let name = redis_config(docker, s, "appendfilename").await?;
         if major >= 7 {
             let aof_dir = redis_config(docker, s, "appenddirname").await?;
-            let base = format!("{name}.1.base.rdb");
+            // A sequence number no file of the directory has yet: Redis appends to the incr
+            // file the manifest names, so an old one of the same name would be replayed on
+            // the next start. The incr file goes in empty.
+            let seq = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(1);
+            let base = format!("{name}.{seq}.base.rdb");
+            let incr = format!("{name}.{seq}.incr.aof");
             files.push((
                 format!("{aof_dir}/{name}.manifest"),
-                format!("file {base} seq 1 type b\n").into_bytes(),
+                format!("file {base} seq {seq} type b\nfile {incr} seq {seq} type i\n")
+                    .into_bytes(),
             ));
+            files.push((format!("{aof_dir}/{incr}"), Vec::new()));
             rdb_names.push(format!("{aof_dir}/{base}"));
         } else {
             rdb_names.push(name);
