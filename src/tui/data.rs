@@ -10,6 +10,7 @@ use crate::ops::backend::Backend;
 use crate::ops::backup::dump::{self, BackupOptions};
 use crate::ops::backup::load::{self, RestoreOptions, Source};
 use crate::ops::backup::{Context, Kind, Reporter, human_bytes, inspect, reset};
+use crate::tui::format::capitalise;
 use crate::tui::msg::{DataOp, Msg, Question};
 
 /// Works out what `op` does: `Some` is the question naming it, `None` nothing to ask.
@@ -163,13 +164,5 @@ pub async fn run(
             }
             Ok(text)
         }
-    }
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
     }
 }

@@ -22,7 +22,7 @@ use super::{
     CHANNEL_CHUNKS, ChannelReader, Context, Error, Meter, Report, Reporter, Subject, inspect,
 };
 use crate::engine::pipe::{self, Command};
-use crate::ops::backend::Backend;
+use crate::ops::backend::{Backend, STOP_TIMEOUT_SECS};
 
 /// zstd level for SQL and tar: fast enough to keep up with any dump, a third of the size.
 const ZSTD_LEVEL: i32 = 3;
@@ -30,8 +30,6 @@ const ZSTD_LEVEL: i32 = 3;
 const BGSAVE_LIMIT: Duration = Duration::from_secs(600);
 /// How often LASTSAVE is asked while a BGSAVE runs (Redis has no event for its end).
 const BGSAVE_POLL: Duration = Duration::from_millis(200);
-/// Seconds a container gets to stop before it is killed (compose's default).
-const STOP_TIMEOUT_SECS: i32 = 10;
 
 /// How to back a service up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -743,9 +743,7 @@ async fn upload_files(
         path: dir.to_string(),
         ..Default::default()
     };
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
+    let body = channel_body(rx);
     let uploaded = docker
         .upload_to_container(
             s.container.as_str(),
@@ -760,6 +758,15 @@ async fn upload_files(
     })?;
     uploaded?;
     Ok(())
+}
+
+/// A request body streamed from a channel (an upload built by a blocking thread).
+fn channel_body(
+    rx: mpsc::Receiver<Bytes>,
+) -> impl futures_util::Stream<Item = Bytes> + Send + 'static {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    })
 }
 
 async fn load_volumes(
@@ -901,9 +908,7 @@ async fn upload_volume(
         path: parent,
         ..Default::default()
     };
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
-    });
+    let body = channel_body(rx);
     let uploaded = docker
         .upload_to_container(
             container.as_str(),

@@ -119,7 +119,10 @@ fn status_bar(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
         }
         Some(Prompt::Confirm { service, action }) => Line::from(vec![
             Span::styled(
-                format!("{} {service}? ", capitalise(action.verb())),
+                format!(
+                    "{} {service}? ",
+                    crate::tui::format::capitalise(action.verb())
+                ),
                 theme.title(),
             ),
             Span::raw("[y/N]"),
@@ -176,12 +179,4 @@ fn hints(state: &State, theme: Theme) -> Line<'static> {
         spans.push(Span::raw(format!(" {v}")));
     }
     Line::from(spans)
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
 }
