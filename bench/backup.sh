@@ -84,7 +84,7 @@ echo "bench: pgbench -i -s $pg_scale"
 docker exec "$db" pgbench -i -q -s "$pg_scale" -U app shop >/dev/null 2>&1
 pg_size=$(docker exec "$db" psql -U app -d shop -tAc "SELECT pg_size_pretty(pg_database_size('shop'))")
 echo "bench: MariaDB, $maria_rows rows"
-docker exec "$maria" mariadb -uroot -pbench-pw shop -e "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(64), price DECIMAL(10,2), body VARCHAR(200)); INSERT INTO items SELECT seq, CONCAT('item ', seq), seq / 7, REPEAT(MD5(seq), 5) FROM seq_1_to_$maria_rows;"
+docker exec "$maria" mariadb -uroot -pbench-pw shop -e "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(64), price DECIMAL(10,2), body VARCHAR(200)); INSERT INTO items SELECT seq, CONCAT('item ', seq), seq / 7, REPEAT(MD5(seq), 5) FROM seq_1_to_$maria_rows; ANALYZE TABLE items;" >/dev/null
 maria_size=$(docker exec "$maria" mariadb -uroot -pbench-pw -N -B -e "SELECT CONCAT(ROUND(SUM(data_length + index_length) / 1e6), ' MB') FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop'")
 echo "bench: PostgreSQL database $pg_size, MariaDB database $maria_size; $rounds rounds"
 
