@@ -20,12 +20,14 @@
 #   cargo build --release && bench/backup.sh [ROUNDS]      (default 3)
 #
 # Env: DEVTUI_BIN (default target/release/devtui), PG_SCALE (68), MARIA_ROWS (1000000),
+# WAIT_FOR_BUILD=1 (fill the databases first, then wait for DEVTUI_BIN to appear),
 # images DEVTUI_POSTGRES_IMAGE / DEVTUI_MARIADB_IMAGE (default: the offline stand-ins).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
-bin="$(realpath "${DEVTUI_BIN:-${CARGO_TARGET_DIR:-target}/release/devtui}")"
-[ -x "$bin" ] || { echo "bench: build first: cargo build --release" >&2; exit 2; }
+bin="$(realpath -m "${DEVTUI_BIN:-${CARGO_TARGET_DIR:-target}/release/devtui}")"
+# WAIT_FOR_BUILD=1: prepare the databases while a release build finishes, then wait for it.
+[ -x "$bin" ] || [ -n "${WAIT_FOR_BUILD:-}" ] || { echo "bench: build first: cargo build --release" >&2; exit 2; }
 export DEVTUI_POSTGRES_IMAGE="${DEVTUI_POSTGRES_IMAGE:-devtui-standin/postgres:15}"
 export DEVTUI_MARIADB_IMAGE="${DEVTUI_MARIADB_IMAGE:-devtui-standin/mariadb:10.11}"
 pg_scale="${PG_SCALE:-68}"
@@ -87,6 +89,7 @@ echo "bench: MariaDB, $maria_rows rows"
 docker exec "$maria" mariadb -uroot -pbench-pw shop -e "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(64), price DECIMAL(10,2), body VARCHAR(200)); INSERT INTO items SELECT seq, CONCAT('item ', seq), seq / 7, REPEAT(MD5(seq), 5) FROM seq_1_to_$maria_rows; ANALYZE TABLE items;" >/dev/null
 maria_size=$(docker exec "$maria" mariadb -uroot -pbench-pw -N -B -e "SELECT CONCAT(ROUND(SUM(data_length + index_length) / 1e6), ' MB') FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop'")
 echo "bench: PostgreSQL database $pg_size, MariaDB database $maria_size; $rounds rounds"
+while [ ! -x "$bin" ]; do sleep 5; done
 
 pg_raw="docker exec -e PGPASSWORD=bench-pw $db pg_dump -Fc -U app -d shop > $work/raw.dump"
 pg_raw_restore="docker exec -i -e PGPASSWORD=bench-pw $db pg_restore --clean --if-exists --single-transaction --exit-on-error -U app -d shop < $work/raw.dump"
