@@ -45,6 +45,9 @@ pub struct Command {
     pub env: Vec<String>,
     /// User to run as (default: the container's).
     pub user: Option<String>,
+    /// The command may stop reading its input early (`pg_restore --list` reads only the
+    /// table of contents): the input's writer is stopped as soon as the command ends.
+    pub reads_part_of_input: bool,
 }
 
 impl Command {
@@ -179,7 +182,12 @@ pub async fn pipe(
     if let Some(mut feeder) = feeder {
         // The output ended, so the command did; the connection closes with it, so a feeder
         // with input left fails its next write at once. It gets a moment to finish.
-        match tokio::time::timeout(FEEDER_GRACE, &mut feeder).await {
+        let grace = if command.reads_part_of_input {
+            std::time::Duration::ZERO
+        } else {
+            FEEDER_GRACE
+        };
+        match tokio::time::timeout(grace, &mut feeder).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => input_error = Some(e.to_string()),
             Ok(Err(e)) => input_error = Some(e.to_string()),

@@ -354,7 +354,10 @@ pub async fn pg_list(docker: &Docker, s: &Subject, path: &Path) -> Result<String
         }
         lines
     });
-    let cmd = Command::new(["pg_restore", "--list"]);
+    let cmd = Command {
+        reads_part_of_input: true,
+        ..Command::new(["pg_restore", "--list"])
+    };
     let outcome = pipe::pipe(docker, &s.container, &cmd, Some(rx), Some(tx_out)).await?;
     reader.abort();
     let lines = counter.await.unwrap_or(0);
