@@ -79,6 +79,15 @@ pub enum Command {
     /// devtui's settings file ($XDG_CONFIG_HOME/devtui/config.yaml).
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Back up databases (all of the project's when no service is named), or a service's
+    /// volumes.
+    Backup(BackupArgs),
+    /// List backups, or verify or delete one.
+    Backups(BackupsArgs),
+    /// Restore a service from a backup: an id, a file, or --latest.
+    Restore(RestoreArgs),
+    /// Delete services' volumes and create them again (databases are backed up first).
+    Reset(ResetArgs),
     /// The embedded Gaian governance server.
     #[command(subcommand)]
     Gaian(crate::gaian::Command),
@@ -209,6 +218,113 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
+/// The devtui profile whose `backups:` section applies (where backups go, how many stay).
+#[derive(Debug, Clone, Default, Args)]
+pub struct BackupProfileArgs {
+    /// devtui profile (profiles/NAME.yaml, or a file path) with a `backups:` section.
+    #[arg(
+        short = 'P',
+        long = "devtui-profile",
+        value_name = "NAME",
+        env = "DEVTUI_PROFILE"
+    )]
+    pub devtui_profile: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Services to back up (default: every database service).
+    pub services: Vec<String>,
+    /// A note kept with the backup (and, made safe, in its file name).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Stop a volume service while its volumes are copied, without asking.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Print the backups made as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub profile: BackupProfileArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupsArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupsCommand>,
+    /// Only this service's backups.
+    pub service: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub profile: BackupProfileArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupsCommand {
+    /// Check a backup whole: its sha256 and its structure.
+    Verify(BackupIdArgs),
+    /// Delete a backup.
+    Rm(BackupIdArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupIdArgs {
+    /// The backup's id (a unique prefix of 4 characters or more) or file name.
+    pub id: String,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub profile: BackupProfileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Service to restore.
+    pub service: String,
+    /// A backup's id, or the path of a backup or SQL file (.sql, .sql.gz, .sql.zst).
+    #[arg(conflicts_with = "latest", required_unless_present = "latest")]
+    pub backup: Option<String>,
+    /// The service's newest backup.
+    #[arg(long)]
+    pub latest: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Skip the safety backup taken before the restore.
+    #[arg(long)]
+    pub no_backup: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub profile: BackupProfileArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Services to reset.
+    #[arg(conflicts_with = "all", required_unless_present = "all")]
+    pub services: Vec<String>,
+    /// Every service of the project.
+    #[arg(long)]
+    pub all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Do not back the databases up first.
+    #[arg(long)]
+    pub no_backup: bool,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub profile: BackupProfileArgs,
+}
+
 /// Runs the parsed command and returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     // Gaian serves many clients at once and gets every core. Everything else is one user's
@@ -302,7 +418,79 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Completions(args)) => complete::registration(args.shell),
         Some(Command::Config(cmd)) => config(cmd).await,
         Some(Command::Gaian(cmd)) => crate::gaian::run(cmd).await,
+        Some(Command::Backup(args)) => backup(&project, args).await,
+        Some(Command::Backups(args)) => backups(&project, args).await,
+        Some(Command::Restore(args)) => restore(&project, args).await,
+        Some(Command::Reset(args)) => reset(&project, args).await,
     }
+}
+
+async fn backup(project: &Discovery, args: BackupArgs) -> anyhow::Result<i32> {
+    use crate::ops::backup::commands;
+    let cmd = commands::BackupCommand {
+        services: args.services,
+        label: args.label,
+        profile: args.profile.devtui_profile,
+        json: args.json,
+    };
+    commands::backup(project, cmd, &prompter(args.yes)).await
+}
+
+async fn backups(project: &Discovery, args: BackupsArgs) -> anyhow::Result<i32> {
+    use crate::ops::backup::commands;
+    match args.command {
+        None => {
+            let cmd = commands::ListCommand {
+                service: args.service,
+                profile: args.profile.devtui_profile,
+                json: args.json,
+            };
+            commands::list(project, cmd).await
+        }
+        Some(BackupsCommand::Verify(a)) => {
+            commands::verify(project, &a.id, a.profile.devtui_profile.as_deref(), a.json).await
+        }
+        Some(BackupsCommand::Rm(a)) => {
+            let profile = a.profile.devtui_profile.as_deref();
+            commands::remove(project, &a.id, profile, a.json, &prompter(a.yes)).await
+        }
+    }
+}
+
+async fn restore(project: &Discovery, args: RestoreArgs) -> anyhow::Result<i32> {
+    use crate::ops::backup::commands;
+    let source = match &args.backup {
+        Some(arg) => commands::source_of(arg),
+        None => crate::ops::backup::load::Source::Latest,
+    };
+    let cmd = commands::RestoreCommand {
+        service: args.service,
+        source,
+        profile: args.profile.devtui_profile,
+        no_backup: args.no_backup,
+        json: args.json,
+    };
+    commands::restore(project, cmd, &prompter(args.yes)).await
+}
+
+async fn reset(project: &Discovery, args: ResetArgs) -> anyhow::Result<i32> {
+    use crate::ops::backup::commands;
+    let cmd = commands::ResetCommand {
+        services: args.services,
+        all: args.all,
+        no_backup: args.no_backup,
+        profile: args.profile.devtui_profile,
+        json: args.json,
+    };
+    commands::reset(project, cmd, &prompter(args.yes)).await
+}
+
+/// How the backup commands ask: on the terminal when there is one; `--yes` answers all.
+fn prompter(yes: bool) -> crate::ops::backup::commands::Prompter {
+    let ask = std::io::stdin().is_terminal().then(|| {
+        Box::new(|question: &str| ask_terminal(question)) as crate::ops::backup::commands::Ask
+    });
+    crate::ops::backup::commands::Prompter { yes, ask }
 }
 
 /// `devtui up`: the stack, then the TUI when both ends are a terminal; without it, native
@@ -343,7 +531,12 @@ fn confirm(action: Action, service: &str) -> anyhow::Result<bool> {
         ))
         .into());
     }
-    eprint!("{} {service}? [y/N] ", action.verb());
+    Ok(ask_terminal(&format!("{} {service}?", action.verb()))?)
+}
+
+/// Asks a y/N question on the terminal (stderr, so stdout stays the command's output).
+fn ask_terminal(question: &str) -> std::io::Result<bool> {
+    eprint!("{question} [y/N] ");
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))

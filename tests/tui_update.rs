@@ -887,7 +887,8 @@ fn native_service_rows_follow_the_supervisor_not_the_engine() {
 fn colon_commands_complete_and_run_like_their_keys() {
     let mut s = stack();
     update(&mut s, ch(':'));
-    typed(&mut s, "res");
+    // "res" is restart, restore or reset: "resta" is restart.
+    typed(&mut s, "resta");
     update(&mut s, key(KeyCode::Tab));
     typed(&mut s, "r");
     update(&mut s, key(KeyCode::Tab));

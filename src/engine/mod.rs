@@ -9,6 +9,7 @@ pub mod compose;
 pub mod exec;
 pub mod logs;
 pub mod model;
+pub mod pipe;
 pub mod stats;
 pub mod watch;
 

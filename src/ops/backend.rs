@@ -22,7 +22,7 @@ use crate::supervisor::observe::{self, Native};
 use crate::supervisor::{Control, control, lifecycle};
 
 /// Seconds a container gets to stop before it is killed (compose's default).
-const STOP_TIMEOUT_SECS: i32 = 10;
+pub(crate) const STOP_TIMEOUT_SECS: i32 = 10;
 
 /// Where a service runs.
 #[derive(Clone)]

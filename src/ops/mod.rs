@@ -2,6 +2,7 @@
 
 pub mod actions;
 pub mod backend;
+pub mod backup;
 pub mod doctor;
 pub mod down;
 pub mod exec;

@@ -341,6 +341,21 @@ fn list_or_none(items: &[String]) -> String {
 }
 
 impl Project {
+    /// Where the project was found (its profiles directory and backups follow from it).
+    pub fn location(&self) -> Location {
+        Location {
+            files: self.files.clone(),
+            working_dir: self.working_dir.clone(),
+            env_path: self
+                .env_file
+                .clone()
+                .unwrap_or_else(|| self.working_dir.join(".env")),
+            env_example: self.env_example.clone(),
+            origin: self.origin,
+            project_name: Some(self.name.clone()),
+        }
+    }
+
     /// Looks a service up by name among all services.
     pub fn service(&self, name: &str) -> Option<&Service> {
         self.all_services.iter().find(|s| s.name == name)

@@ -3,6 +3,10 @@
 //! ```yaml
 //! # profiles/native.yaml
 //! native: [gaian]   # run these natively (see `x-devtui.native` in the compose file)
+//! backups:           # where `devtui backup` writes and how many it keeps
+//!   dir: ../backups  # relative to the compose file's directory
+//!   keep: 10         # the newest N per service (default 10)
+//!   keep_days: 14    # and any younger than N days
 //! ```
 //!
 //! The bundled stack's profiles are in `profiles/` of the checkout (and written beside the
@@ -26,6 +30,8 @@ pub struct Profile {
     pub name: String,
     pub file: PathBuf,
     native: Vec<Spanned<String>>,
+    /// The `backups:` section, if the profile has one.
+    pub backups: Option<BackupSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -33,6 +39,20 @@ pub struct Profile {
 struct RawProfile {
     #[serde(default)]
     native: Vec<Spanned<String>>,
+    #[serde(default)]
+    backups: Option<BackupSettings>,
+}
+
+/// A profile's `backups:` section: where backups go and how many are kept.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// The backups directory; relative to the project's directory (`~/` is the home).
+    pub dir: Option<String>,
+    /// The newest N backups of each service are kept (at least 1).
+    pub keep: Option<Spanned<usize>>,
+    /// Backups younger than this many days are kept too.
+    pub keep_days: Option<u32>,
 }
 
 /// A profile that cannot be used, located in its file where that helps.
@@ -96,7 +116,10 @@ pub fn load(loc: &Location, name: &str) -> Result<Profile, Error> {
 /// Parses a profile's text; `file` names it in errors.
 pub fn parse(text: &str, file: &Path, name: &str) -> Result<Profile, Error> {
     let raw: RawProfile = if text.trim().is_empty() {
-        RawProfile { native: Vec::new() }
+        RawProfile {
+            native: Vec::new(),
+            backups: None,
+        }
     } else {
         serde_saphyr::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
@@ -114,10 +137,21 @@ pub fn parse(text: &str, file: &Path, name: &str) -> Result<Profile, Error> {
             }
         })?
     };
+    if let Some(keep) = raw.backups.as_ref().and_then(|b| b.keep.as_ref())
+        && keep.value == 0
+    {
+        return Err(Error::Invalid {
+            file: file.to_path_buf(),
+            line: keep.referenced.line(),
+            column: keep.referenced.column(),
+            message: "backups.keep must be at least 1 (the newest backup is always kept)".into(),
+        });
+    }
     Ok(Profile {
         name: name.to_string(),
         file: file.to_path_buf(),
         native: raw.native,
+        backups: raw.backups,
     })
 }
 
@@ -186,6 +220,24 @@ mod tests {
         let text = e.to_string();
         assert!(text.starts_with("p.yaml:2:1: "), "{text}");
         assert!(text.contains("services"), "{text}");
+    }
+
+    #[test]
+    fn backups_section_parses_and_is_checked() {
+        let p = parse(
+            "backups:\n  dir: ../bk\n  keep: 3\n  keep_days: 7\n",
+            Path::new("p.yaml"),
+            "p",
+        )
+        .expect("valid");
+        let b = p.backups.expect("section");
+        assert_eq!(b.dir.as_deref(), Some("../bk"));
+        assert_eq!(b.keep.map(|k| k.value), Some(3));
+        assert_eq!(b.keep_days, Some(7));
+        let e = parse("backups:\n  keep: 0\n", Path::new("p.yaml"), "p").expect_err("zero");
+        assert!(e.to_string().starts_with("p.yaml:2:"), "{e}");
+        let e = parse("backups:\n  kept: 3\n", Path::new("p.yaml"), "p").expect_err("typo");
+        assert!(e.to_string().starts_with("p.yaml:2:"), "{e}");
     }
 
     #[test]

@@ -105,15 +105,14 @@ pub async fn run(start: Start, natives: Vec<Arc<Native>>, options: Options) -> a
     let root = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(CHANNEL_BOUND);
     let (stats_tx, mut stats_rx) = mpsc::channel(STATS_BOUND);
+    let mut loaded = None;
     let (name, services, compose, model) = match start {
         Start::Loaded(project) => {
             let services = project.services.iter().map(|s| s.name.clone()).collect();
-            (
-                project.name.clone(),
-                services,
-                crate::ops::compose_for(&project),
-                Model::Loaded,
-            )
+            let compose = crate::ops::compose_for(&project);
+            let name = project.name.clone();
+            loaded = Some(project);
+            (name, services, compose, Model::Loaded)
         }
         Start::Located(location) => {
             let name = crate::project::name_hint(&location);
@@ -138,6 +137,9 @@ pub async fn run(start: Start, natives: Vec<Arc<Native>>, options: Options) -> a
         natives,
     };
     let mut runner = Runner::new(target, tx, stats_tx, root.clone());
+    if let Some(project) = loaded {
+        runner.set_project(project);
+    }
     let mut term = TerminalGuard::enter()?;
     tracing::info!(project = %name, "tui started");
     let exit = event_loop(
@@ -205,6 +207,7 @@ async fn event_loop(
                     Ok(project) => {
                         runner.target.compose = crate::ops::compose_for(&project);
                         runner.target.project = project.name.clone();
+                        runner.set_project(project.clone());
                         if project.name != state.project {
                             watcher.token.cancel();
                             *watcher = Watcher::start(&runner.root, &project.name);

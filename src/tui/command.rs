@@ -21,6 +21,14 @@ pub enum Command {
     Filter(String),
     Save,
     Select(String),
+    /// Back a service up now (`None`: the selected one).
+    Backup(Option<String>),
+    /// A service's backups view.
+    Backups(Option<String>),
+    /// Restore a service: from the backup with this id, else pick one in its backups view.
+    Restore(Option<String>, Option<String>),
+    /// Reset a service (confirmed, naming its volumes).
+    Reset(Option<String>),
 }
 
 /// Command names, for completion and `:help`; aliases after the name.
@@ -39,6 +47,14 @@ pub const COMMANDS: &[(&str, &[&str], &str)] = &[
         "exec",
         &["sh", "shell"],
         "[SERVICE]  shell in its container",
+    ),
+    ("backup", &[], "[SERVICE]  back it up now"),
+    ("backups", &[], "[SERVICE]  its backups (restore, delete)"),
+    ("restore", &[], "[SERVICE [ID]]  restore (confirm)"),
+    (
+        "reset",
+        &[],
+        "[SERVICE]  delete its volumes, recreate (confirm)",
     ),
     ("search", &[], "REGEX  search the log pane"),
     ("filter", &[], "REGEX  show matching lines only"),
@@ -92,6 +108,16 @@ pub fn parse(line: &str, services: &[String]) -> Result<Command, String> {
         Some("search") => pattern(&rest).map(Command::Search),
         Some("filter") => pattern(&rest).map(Command::Filter),
         Some("save") => Ok(Command::Save),
+        Some("backup") => one_service(&rest).map(Command::Backup),
+        Some("backups") => one_service(&rest).map(Command::Backups),
+        Some("restore") => match rest.as_slice() {
+            [service, id] => Ok(Command::Restore(
+                Some(known(service, services)?),
+                Some(id.clone()),
+            )),
+            _ => one_service(&rest).map(|s| Command::Restore(s, None)),
+        },
+        Some("reset") => one_service(&rest).map(Command::Reset),
         _ if rest.is_empty() && services.iter().any(|s| s == first) => {
             Ok(Command::Select(first.to_string()))
         }
@@ -188,11 +214,20 @@ mod tests {
     #[test]
     fn tab_completes_commands_then_services() {
         let s = services();
-        assert_eq!(complete("res", &s), ("restart ".into(), vec![]));
+        assert_eq!(complete("resta", &s), ("restart ".into(), vec![]));
         assert_eq!(complete("restart r", &s), ("restart redis ".into(), vec![]));
         let (line, options) = complete("s", &s);
         assert_eq!(line, "s");
         assert_eq!(options, ["stop", "start", "search", "save"]);
+        assert_eq!(
+            parse("restore postgres 3f2a", &s),
+            Ok(Command::Restore(
+                Some("postgres".into()),
+                Some("3f2a".into())
+            ))
+        );
+        assert_eq!(parse("reset", &s), Ok(Command::Reset(None)));
+        assert_eq!(complete("backu", &s).1, ["backup", "backups"]);
         assert_eq!(complete("st", &s).0, "st");
         assert_eq!(complete("sta", &s).0, "start ");
         assert_eq!(complete("logs a", &s).1, ["api", "all"]);

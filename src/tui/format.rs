@@ -5,6 +5,15 @@ use time::OffsetDateTime;
 
 use crate::engine::{ContainerState, ServiceStatus};
 
+/// `restart` → `Restart`: the first word of a question.
+pub fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
 /// CPU use as shown in the dashboard.
 pub fn cpu(percent: f64) -> String {
     format!("{percent:.1}%")

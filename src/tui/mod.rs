@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod command;
+pub mod data;
 #[doc(hidden)]
 pub mod fixtures;
 pub mod format;

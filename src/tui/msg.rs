@@ -7,6 +7,8 @@ use crate::engine::logs::LogEvent;
 use crate::engine::stats::Stats;
 use crate::engine::{EngineUpdate, ServiceStatus};
 use crate::ops::actions::Action;
+use crate::ops::backup::Report;
+use crate::ops::backup::store::Entry;
 use crate::project::env::Secrets;
 
 /// Everything that can change the TUI's state, from any source.
@@ -60,6 +62,75 @@ pub enum Msg {
     },
     /// Something was written to disk (saved logs).
     Saved(Result<String, String>),
+    /// A service's backups, newest first.
+    BackupsListed {
+        service: String,
+        result: Result<Vec<Entry>, String>,
+    },
+    /// What data work will do, worked out (`Effect::PlanData`): `Some` is the question that
+    /// names it, `None` means nothing to ask.
+    DataPlanned {
+        op: DataOp,
+        result: Result<Option<Question>, String>,
+    },
+    /// A step or the progress of data work.
+    DataProgress {
+        service: String,
+        report: Report,
+    },
+    /// Data work finished: `Ok` carries a message for the user.
+    DataDone {
+        op: DataOp,
+        result: Result<String, String>,
+    },
+}
+
+/// Data work on a service: backups, restore, reset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataOp {
+    /// Back up now; `stop`: stop a volume service while its volumes are copied.
+    Backup {
+        service: String,
+        stop: bool,
+    },
+    Restore {
+        service: String,
+        id: String,
+    },
+    Delete {
+        service: String,
+        id: String,
+    },
+    Reset {
+        service: String,
+    },
+}
+
+impl DataOp {
+    pub fn service(&self) -> &str {
+        match self {
+            DataOp::Backup { service, .. }
+            | DataOp::Restore { service, .. }
+            | DataOp::Delete { service, .. }
+            | DataOp::Reset { service } => service,
+        }
+    }
+
+    pub fn verb(&self) -> &'static str {
+        match self {
+            DataOp::Backup { .. } => "backup",
+            DataOp::Restore { .. } => "restore",
+            DataOp::Delete { .. } => "delete",
+            DataOp::Reset { .. } => "reset",
+        }
+    }
+}
+
+/// A question to confirm data work: `no`, when set, is what n does instead of cancelling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub text: String,
+    pub no: Option<DataOp>,
 }
 
 /// Work `update` hands to the app loop; `update` itself does no I/O. Each says what is wanted
@@ -95,5 +166,13 @@ pub enum Effect {
         path: String,
         contents: String,
     },
+    /// Read a service's backups.
+    ListBackups {
+        service: String,
+    },
+    /// Work out what data work will do, to name it in a confirmation.
+    PlanData(DataOp),
+    /// Carry data work out (confirmed).
+    Data(DataOp),
     Quit,
 }

@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 use std::io::Write;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::logs::LogStart;
 use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backend::{Backend, NoShell, Target, shell_container};
+use crate::ops::backup::Context;
+use crate::project::Project;
 use crate::supervisor::control;
 use crate::tui::msg::{Effect, Msg};
 use crate::tui::state::State;
@@ -36,7 +38,13 @@ pub struct Runner {
     streams: HashMap<(Kind, String), CancellationToken>,
     /// The task that follows the native services another devtui runs for the project.
     elsewhere: Option<(String, tokio::task::JoinHandle<()>)>,
+    /// What backups, restore and reset work with, once the project model is loaded (or why
+    /// it cannot be had: a bad profile). Work asked for before then waits for it.
+    data: watch::Sender<Option<Result<Context, String>>>,
 }
+
+/// How long data work waits for the project model before it gives up.
+const MODEL_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Runner {
     pub fn new(
@@ -52,6 +60,29 @@ impl Runner {
             root,
             streams: HashMap::new(),
             elsewhere: None,
+            data: watch::channel(None).0,
+        }
+    }
+
+    /// The project model arrived: backups get their context. The devtui profile with the
+    /// `backups:` section is `DEVTUI_PROFILE`, as for the CLI's backup commands.
+    pub fn set_project(&mut self, project: Project) {
+        let profile = std::env::var("DEVTUI_PROFILE")
+            .ok()
+            .filter(|p| !p.is_empty());
+        let context = Context::new(self.target.clone(), project, profile.as_deref());
+        self.data.send_replace(Some(context));
+    }
+
+    /// The context for data work, once the project model has arrived.
+    fn data_context(&self) -> impl Future<Output = Result<Context, String>> + Send + 'static {
+        let mut rx = self.data.subscribe();
+        async move {
+            let wait = rx.wait_for(Option::is_some);
+            match tokio::time::timeout(MODEL_WAIT, wait).await {
+                Ok(Ok(data)) => data.clone().unwrap_or_else(|| Err("no project".into())),
+                _ => Err("the project model did not load (see `devtui doctor`)".into()),
+            }
         }
     }
 
@@ -191,6 +222,46 @@ impl Runner {
                         .map(|()| path)
                         .map_err(|e| e.to_string());
                     let _ = tx.blocking_send(Msg::Saved(result));
+                });
+            }
+            Effect::ListBackups { service } => {
+                let (ctx, tx) = (self.data_context(), self.tx.clone());
+                tokio::spawn(async move {
+                    let result = match ctx.await {
+                        Ok(ctx) => {
+                            let name = service.clone();
+                            // A directory listing and a few small manifests.
+                            tokio::task::spawn_blocking(move || {
+                                ctx.store.list(Some(&name)).map_err(|e| e.to_string())
+                            })
+                            .await
+                            .unwrap_or_else(|e| Err(e.to_string()))
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(Msg::BackupsListed { service, result }).await;
+                });
+            }
+            Effect::PlanData(op) => {
+                let (backend, _) = self.resolve(state, op.service());
+                let (ctx, tx) = (self.data_context(), self.tx.clone());
+                tokio::spawn(async move {
+                    let (op, result) = match ctx.await {
+                        Ok(ctx) => crate::tui::data::plan(&ctx, op, backend).await,
+                        Err(e) => (op, Err(e)),
+                    };
+                    let _ = tx.send(Msg::DataPlanned { op, result }).await;
+                });
+            }
+            Effect::Data(op) => {
+                let (backend, _) = self.resolve(state, op.service());
+                let (ctx, tx) = (self.data_context(), self.tx.clone());
+                tokio::spawn(async move {
+                    let result = match ctx.await {
+                        Ok(ctx) => crate::tui::data::run(&ctx, &op, backend, tx.clone()).await,
+                        Err(e) => Err(e),
+                    };
+                    let _ = tx.send(Msg::DataDone { op, result }).await;
                 });
             }
             // The loop handles these itself: they need the terminal or end the loop.

@@ -10,9 +10,11 @@ use crate::engine::logs::Timestamp;
 use crate::engine::stats::Stats;
 use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
+use crate::ops::backup::store::Entry;
 use crate::project::env::Secrets;
 use crate::tui::logbuf::{DEFAULT_LOG_CAPACITY, LogStore};
 use crate::tui::logview::LogPane;
+use crate::tui::msg::DataOp;
 
 /// Smallest terminal the layout works in; below it a message is shown instead.
 pub const MIN_WIDTH: u16 = 80;
@@ -136,6 +138,13 @@ pub enum Prompt {
         text: String,
         candidates: Vec<String>,
     },
+    /// A question before data work (restore, delete, reset, stopping for a volume backup):
+    /// `yes` runs on y or Enter; `no`, when set, runs on n (esc cancels).
+    ConfirmData {
+        question: String,
+        yes: DataOp,
+        no: Option<DataOp>,
+    },
 }
 
 /// A short message in the status bar.
@@ -202,6 +211,40 @@ pub struct Streams {
     pub last_log_ts: BTreeMap<String, Timestamp>,
 }
 
+/// The backups view of one service, and the data work (backup, restore, delete, reset) in
+/// flight: one at a time.
+#[derive(Debug, Default)]
+pub struct Backups {
+    pub view: Option<BackupsView>,
+    pub job: Option<DataJob>,
+}
+
+/// The list of one service's backups (`B`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupsView {
+    pub service: String,
+    /// Newest first; `None` until the list has arrived.
+    pub entries: Option<Vec<Entry>>,
+    pub selected: usize,
+    /// Why the list could not be read.
+    pub error: Option<String>,
+}
+
+impl BackupsView {
+    pub fn selected_entry(&self) -> Option<&Entry> {
+        self.entries.as_ref()?.get(self.selected)
+    }
+}
+
+/// Data work running for a service, with its last step and progress.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataJob {
+    pub op: DataOp,
+    pub step: Option<String>,
+    pub bytes: u64,
+    pub per_sec: u64,
+}
+
 /// When the next frame is due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Redraw {
@@ -236,6 +279,7 @@ pub struct State {
     /// Services run natively (by this devtui or another): their rows follow the supervisor,
     /// not the engine.
     pub natives: BTreeSet<String>,
+    pub backups: Backups,
     pub redraw: Redraw,
 }
 
@@ -260,6 +304,7 @@ impl State {
             options,
             secrets: Secrets::default(),
             natives: BTreeSet::new(),
+            backups: Backups::default(),
             redraw: Redraw::Soon,
         }
     }

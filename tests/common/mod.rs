@@ -122,6 +122,7 @@ pub fn with_images(cmd: &mut Command) -> &mut Command {
     for (var, image) in [
         ("DEVTUI_POSTGRES_IMAGE", "devtui-standin/postgres:15"),
         ("DEVTUI_REDIS_IMAGE", "devtui-standin/redis:7"),
+        ("DEVTUI_MARIADB_IMAGE", "devtui-standin/mariadb:10.11"),
         ("DEVTUI_BASE_IMAGE", "devtui-standin/debian:bookworm"),
     ] {
         if std::env::var_os(var).is_none() {

@@ -4,10 +4,12 @@ use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 
+use super::backups;
 use super::prompt;
 use super::toast;
 use crate::ops::actions::Action;
 use crate::tui::logview::LogPane;
+use crate::tui::msg::DataOp;
 use crate::tui::msg::Effect;
 use crate::tui::state::{Focus, Overlay, Prompt, ServiceRow, State};
 
@@ -31,6 +33,9 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             return;
         }
         Overlay::None => {}
+    }
+    if state.backups.view.is_some() {
+        return backups::view_key(state, key, fx);
     }
     match key.code {
         KeyCode::Char('q') => return quit(fx),
@@ -69,6 +74,8 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         KeyCode::Char('b') => return ask(state, Action::Rebuild, fx),
         KeyCode::Char('o') => return open(state, fx),
         KeyCode::Char('L') => return open_merged(state),
+        KeyCode::Char('B') => return open_backups(state, fx),
+        KeyCode::Char('X') => return reset(state, fx),
         _ => {}
     }
     match state.focus {
@@ -364,5 +371,33 @@ pub(super) fn open(state: &mut State, fx: &mut Vec<Effect>) {
         });
     } else {
         toast(state, format!("{service} publishes no port"), true);
+    }
+}
+
+/// `B`: the selected service's backups.
+pub(super) fn open_backups(state: &mut State, fx: &mut Vec<Effect>) {
+    if let Some(service) = state.selected_service().map(|r| r.name.clone()) {
+        backups::open_view(state, service, fx);
+    }
+}
+
+/// `X`: reset the selected service (the confirmation names its volumes).
+pub(super) fn reset(state: &mut State, fx: &mut Vec<Effect>) {
+    if let Some(service) = state.selected_service().map(|r| r.name.clone()) {
+        backups::plan(state, DataOp::Reset { service }, fx);
+    }
+}
+
+/// Back the selected service up now.
+pub(super) fn backup(state: &mut State, fx: &mut Vec<Effect>) {
+    if let Some(service) = state.selected_service().map(|r| r.name.clone()) {
+        backups::plan(
+            state,
+            DataOp::Backup {
+                service,
+                stop: false,
+            },
+            fx,
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! confirmations), `engine` (the engine's and the supervisors' reports on services), and
 //! `streams` (log and stats streams for what is on screen).
 
+mod backups;
 mod engine;
 mod keys;
 mod prompt;
@@ -77,17 +78,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             }
             state.now = now;
         }
-        Msg::ActionOutput { service, line } => {
-            let shown = state.log.pane.as_ref();
-            if shown.is_some_and(|p| p.sources.contains(&service)) {
-                let line = state.secrets.mask(&line);
-                let line = state.log.store.push(&service, Stream::Devtui, None, &line);
-                if let Some(pane) = state.log.pane.as_mut() {
-                    pane.on_line(&service, &line);
-                }
-                state.changed();
-            }
-        }
+        Msg::ActionOutput { service, line } => devtui_line(state, &service, line),
         Msg::ActionDone {
             service,
             action,
@@ -113,6 +104,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             Ok(path) => toast(state, format!("logs saved to {path}"), false),
             Err(e) => toast(state, format!("could not save logs: {e}"), true),
         },
+        Msg::BackupsListed { service, result } => backups::on_listed(state, service, result),
+        Msg::DataPlanned { op, result } => backups::on_planned(state, op, result, &mut fx),
+        Msg::DataProgress { service, report } => backups::on_progress(state, service, report),
+        Msg::DataDone { op, result } => backups::on_done(state, op, result, &mut fx),
     }
     if streams_may_change {
         streams::sync_streams(state, &mut fx);
@@ -135,6 +130,20 @@ fn on_stats(state: &mut State, service: &str, stats: Stats) {
     row.stats = Some(stats);
     if moved {
         state.redraw = state.redraw.max(Redraw::OnTick);
+    }
+}
+
+/// A line devtui itself writes into a service's log pane (an action's output, a backup's
+/// steps), when the pane shows that service.
+fn devtui_line(state: &mut State, service: &str, line: String) {
+    let shown = state.log.pane.as_ref();
+    if shown.is_some_and(|p| p.sources.iter().any(|s| s == service)) {
+        let line = state.secrets.mask(&line);
+        let line = state.log.store.push(service, Stream::Devtui, None, &line);
+        if let Some(pane) = state.log.pane.as_mut() {
+            pane.on_line(service, &line);
+        }
+        state.changed();
     }
 }
 

@@ -4,10 +4,11 @@
 use ratatui::crossterm::event::{KeyCode, KeyEvent};
 
 use super::keys::{self, ask, ensure_pane, exec, open, open_pane, quit, select_named};
-use super::toast;
+use super::{backups, toast};
 use crate::ops::actions::Action;
 use crate::tui::command::{self, Command};
 use crate::tui::logview::Pattern;
+use crate::tui::msg::DataOp;
 use crate::tui::msg::Effect;
 use crate::tui::state::{Focus, Overlay, Prompt, State};
 
@@ -26,6 +27,7 @@ pub(super) fn on_prompt_key(
                 keys::start_action(state, service, action, fx);
             }
         }
+        Prompt::ConfirmData { yes, no, .. } => backups::on_confirm_key(state, yes, no, key, fx),
         Prompt::Command { text, .. } => edit_command(state, text, key, fx),
         Prompt::Search(text) => edit_pattern(state, text, key, false),
         Prompt::Filter(text) => edit_pattern(state, text, key, true),
@@ -95,6 +97,36 @@ fn run_command(state: &mut State, text: &str, fx: &mut Vec<Effect>) {
             commit_filter(state, pattern);
         }
         Command::Save => keys::save_pane(state, fx),
+        Command::Backup(service) => {
+            if let Some(service) = service {
+                select_named(state, &service);
+            }
+            keys::backup(state, fx);
+        }
+        Command::Backups(service) => {
+            if let Some(service) = service {
+                select_named(state, &service);
+            }
+            keys::open_backups(state, fx);
+        }
+        Command::Restore(service, id) => {
+            if let Some(service) = service {
+                select_named(state, &service);
+            }
+            match (id, state.selected_service().map(|r| r.name.clone())) {
+                (Some(id), Some(service)) => {
+                    backups::plan(state, DataOp::Restore { service, id }, fx)
+                }
+                // Without an id: the list to pick one from.
+                _ => keys::open_backups(state, fx),
+            }
+        }
+        Command::Reset(service) => {
+            if let Some(service) = service {
+                select_named(state, &service);
+            }
+            keys::reset(state, fx);
+        }
         Command::Select(service) => {
             select_named(state, &service);
             state.focus = Focus::Services;

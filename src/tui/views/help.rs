@@ -34,6 +34,8 @@ const LEFT: &[Section] = &[
             ("s", "stop (confirm) / start"),
             ("b", "rebuild (confirm)"),
             ("o", "open URL in browser"),
+            ("B", "backups (n/enter/d)"),
+            ("X", "wipe volumes (confirm)"),
         ],
     ),
 ];
@@ -62,6 +64,7 @@ const RIGHT: &[Section] = &[
             (":restart SVC", "stop, start, rebuild"),
             (":open/:exec SVC", "URL / shell"),
             (":filter RE", ":search RE, :save"),
+            (":backup SVC", ":restore, :reset SVC"),
             (":SVC", "select it"),
             (":q", "quit"),
         ],

@@ -1,5 +1,6 @@
 //! Render: draws the state and reads it only (no I/O, no awaits, no mutation).
 
+mod backups;
 mod dashboard;
 mod help;
 mod logs;
@@ -27,6 +28,10 @@ pub fn render(state: &State, frame: &mut Frame) {
     dashboard::render(state, theme, layout.table, layout.detail, frame);
     if let (Some(area), Some(pane)) = (layout.logs, state.log.pane.as_ref()) {
         logs::render(state, pane, theme, area, frame);
+    }
+    if let Some(view) = &state.backups.view {
+        let body = Rect::new(0, 0, area.width, layout.bar.y);
+        backups::render(state, view, theme, body, frame);
     }
     status_bar(state, theme, layout.bar, frame);
     if state.help_shown() {
@@ -114,17 +119,26 @@ fn status_bar(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
         }
         Some(Prompt::Confirm { service, action }) => Line::from(vec![
             Span::styled(
-                format!("{} {service}? ", capitalise(action.verb())),
+                format!(
+                    "{} {service}? ",
+                    crate::tui::format::capitalise(action.verb())
+                ),
                 theme.title(),
             ),
             Span::raw("[y/N]"),
         ]),
-        None => match &state.toast {
-            Some(t) => Line::from(Span::styled(
+        Some(Prompt::ConfirmData { question, no, .. }) => Line::from(vec![
+            Span::styled(format!("{question} "), theme.title()),
+            Span::raw(if no.is_some() { "[y/n/esc]" } else { "[y/N]" }),
+        ]),
+        None => match (&state.toast, &state.backups.job) {
+            (Some(t), _) => Line::from(Span::styled(
                 format!("{} {}", if t.error { "✘" } else { "✔" }, t.text),
                 if t.error { theme.error() } else { theme.ok() },
             )),
-            None => hints(state, theme),
+            // Data work running: its progress where the hints were.
+            (None, Some(job)) => Line::from(Span::styled(backups::progress(job), theme.ok())),
+            (None, None) => hints(state, theme),
         },
     };
     frame.render_widget(Paragraph::new(line), area);
@@ -165,12 +179,4 @@ fn hints(state: &State, theme: Theme) -> Line<'static> {
         spans.push(Span::raw(format!(" {v}")));
     }
     Line::from(spans)
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
-        None => String::new(),
-    }
 }
