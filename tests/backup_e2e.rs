@@ -141,7 +141,15 @@ impl Stack {
 
     fn ok_json(&self, args: &[&str]) -> serde_json::Value {
         let out = self.run(args);
-        assert!(out.status.success(), "devtui {args:?}: {}", stderr(&out));
+        if !out.status.success() {
+            // The services' own logs explain a failure the tool only saw from outside.
+            let logs = self.compose(&["logs", "--no-color", "--tail", "40"]);
+            panic!(
+                "devtui {args:?}: {}\n--- the services' last log lines:\n{}",
+                stderr(&out),
+                stdout(&logs)
+            );
+        }
         serde_json::from_slice(&out.stdout).expect("JSON on stdout")
     }
 

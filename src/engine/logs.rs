@@ -273,6 +273,22 @@ fn looks_like_timestamp(s: &str) -> bool {
     b.len() >= 20 && b[4] == b'-' && b[10] == b'T' && b[0].is_ascii_digit()
 }
 
+/// The last `n` lines the container wrote (stdout and stderr), through the Engine API.
+pub async fn last_lines(docker: &Docker, id: &ContainerId, n: usize) -> Vec<String> {
+    let options = LogsOptionsBuilder::new()
+        .stdout(true)
+        .stderr(true)
+        .tail(&n.to_string())
+        .build();
+    let mut stream = docker.logs(id.as_str(), Some(options));
+    let mut text = String::new();
+    while let Some(Ok(chunk)) = stream.next().await {
+        text.push_str(&chunk.to_string());
+    }
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,14 +8,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::LogsOptionsBuilder;
-use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::preflight::{self, Check};
 use crate::engine::compose;
 use crate::engine::model::{ContainerId, ContainerState, EngineUpdate, Health, ServiceStatus};
-use crate::engine::watch;
+use crate::engine::{logs, watch};
 use crate::exit::{self, Failure};
 use crate::project::native::NativeService;
 use crate::project::{self, DependsCondition, Discovery, Project, Service};
@@ -491,7 +489,7 @@ async fn service_failure(docker: &Docker, f: ServiceFailure) -> Failure {
         message.push_str(&format!("\n  last health probe output:\n{}", indent(probe)));
     }
     if let Some(id) = &f.container_id {
-        let logs = last_log_lines(docker, id, FAILURE_LOG_LINES).await;
+        let logs = logs::last_lines(docker, id, FAILURE_LOG_LINES).await;
         if logs.is_empty() {
             message.push_str("\n  (no log output)");
         } else {
@@ -542,7 +540,7 @@ async fn timeout_failure(
             ));
         }
         if let Some(id) = s.container_id() {
-            let logs = last_log_lines(docker, id, FAILURE_LOG_LINES).await;
+            let logs = logs::last_lines(docker, id, FAILURE_LOG_LINES).await;
             if !logs.is_empty() {
                 message.push_str(&format!(
                     "\n  {first}: last {} log lines:\n{}",
@@ -558,22 +556,6 @@ async fn timeout_failure(
 
 fn judge_ready(s: &ServiceStatus) -> bool {
     s.state == ContainerState::Running && matches!(s.health, Health::None | Health::Healthy)
-}
-
-/// The last `n` lines the container wrote (stdout and stderr), through the Engine API.
-async fn last_log_lines(docker: &Docker, id: &ContainerId, n: usize) -> Vec<String> {
-    let options = LogsOptionsBuilder::new()
-        .stdout(true)
-        .stderr(true)
-        .tail(&n.to_string())
-        .build();
-    let mut stream = docker.logs(id.as_str(), Some(options));
-    let mut text = String::new();
-    while let Some(Ok(chunk)) = stream.next().await {
-        text.push_str(&chunk.to_string());
-    }
-    let lines: Vec<String> = text.lines().map(str::to_string).collect();
-    lines[lines.len().saturating_sub(n)..].to_vec()
 }
 
 fn compose_failure(what: &str, e: compose::Error) -> Failure {

@@ -21,6 +21,7 @@ use super::store::{Entry, Manifest, Partial, VolumeEntry, rfc3339};
 use super::{
     CHANNEL_CHUNKS, ChannelReader, Context, Error, Meter, Report, Reporter, Subject, inspect,
 };
+use crate::engine::logs;
 use crate::engine::pipe::{self, Command};
 use crate::ops::backend::{Backend, STOP_TIMEOUT_SECS};
 
@@ -488,7 +489,7 @@ async fn exec_to_file(
     let partial = join_writer(writer, s).await?;
     let outcome = outcome?;
     if !outcome.success() {
-        return Err(tool(s, tool_name, &outcome.reason()));
+        return Err(server_tool(docker, s, tool_name, &outcome.reason()).await);
     }
     Ok(partial)
 }
@@ -506,6 +507,42 @@ async fn join_writer(
         Err(e) => Err(Error::Other(format!("the backup writer failed: {e}"))),
     }
 }
+
+/// A tool that failed while a database server worked for it: the server's own log may say
+/// why ("terminated by signal 9" from the kernel's OOM killer, a full disk) where the tool
+/// only saw "server closed the connection unexpectedly".
+pub(crate) async fn server_tool(
+    docker: &Docker,
+    s: &Subject,
+    tool_name: &str,
+    reason: &str,
+) -> Error {
+    let lines = logs::last_lines(docker, &s.container, SERVER_LOG_LINES).await;
+    match lines
+        .iter()
+        .rev()
+        .find(|l| SERVER_TROUBLE.iter().any(|m| l.contains(m)))
+    {
+        Some(why) => tool(
+            s,
+            tool_name,
+            &format!("{}; the server's log says: {}", reason.trim(), why.trim()),
+        ),
+        None => tool(s, tool_name, reason),
+    }
+}
+
+/// How far back the server's log is read for the cause of a failure.
+const SERVER_LOG_LINES: usize = 100;
+/// What PostgreSQL and MariaDB write when a process of theirs dies or the machine runs short.
+const SERVER_TROUBLE: &[&str] = &[
+    "terminated by signal",
+    "out of memory",
+    "Out of memory",
+    "No space left on device",
+    "PANIC:",
+    "[ERROR]",
+];
 
 /// A tool's failure, its message masked of the service's password.
 pub(crate) fn tool(s: &Subject, tool: &str, reason: &str) -> Error {

@@ -455,7 +455,7 @@ async fn load_through(
     let outcome = pipe::pipe(docker, &s.container, &cmd, Some(rx), None).await?;
     let read = reader.await.map_err(|e| Error::Other(e.to_string()))?;
     if !outcome.success() {
-        return Err(dump::tool(s, tool_name, &outcome.reason()));
+        return Err(dump::server_tool(docker, s, tool_name, &outcome.reason()).await);
     }
     read.map_err(|source| Error::Io {
         path: plan.path.clone(),
