@@ -32,6 +32,9 @@ const CHANNEL_BOUND: usize = 256;
 
 /// Inspects a snapshot keeps in flight at once.
 const SNAPSHOT_CONCURRENCY: usize = 8;
+/// How far before the engine's clock reading the event replay starts: the reading runs
+/// beside the snapshot, and may be taken a little after the container list.
+const REPLAY_MARGIN: time::Duration = time::Duration::seconds(2);
 
 /// Container event actions that can change what `ServiceStatus` shows.
 const RELEVANT: [&str; 12] = [
@@ -95,8 +98,13 @@ async fn session(
     let docker = client::connect().await.map_err(|e| e.to_string())?;
     let api_version = docker.client_version().to_string();
     // The events request is only sent when the stream is first polled, after the snapshot;
-    // asking the engine to replay from its own clock's "now" closes that gap.
-    let since = engine_now(&docker).await.map_err(|e| e.to_string())?;
+    // asking the engine to replay from its own clock's "now" closes that gap. The clock is
+    // read beside the snapshot rather than before it (the first frame waits for neither in
+    // turn), so the replay starts `REPLAY_MARGIN` earlier: an event seen twice only costs an
+    // inspect that finds the same state.
+    let (since, snapshot) = tokio::join!(engine_now(&docker), snapshot(&docker, project));
+    let since = since.map_err(|e| e.to_string())?;
+    let snapshot = snapshot.map_err(|e| e.to_string())?;
     // The engine filters by action too: every healthcheck probe also emits exec_create,
     // exec_start and exec_die, which would otherwise reach us (and be decoded) for nothing.
     // With health_status in the list the engine prefix-matches the actions (moby#25798).
@@ -110,9 +118,6 @@ async fn session(
         options = options.since(since);
     }
     let mut events = docker.events(Some(options.build()));
-    let snapshot = snapshot(&docker, project)
-        .await
-        .map_err(|e| e.to_string())?;
     *retry = FIRST_RETRY;
     if tx
         .send(EngineUpdate::Connected { api_version })
@@ -175,12 +180,14 @@ async fn session(
     Err("the engine closed the event stream".into())
 }
 
-/// The engine's clock as `seconds.nanoseconds`, the form the events API takes for `since`.
+/// The engine's clock less `REPLAY_MARGIN`, as `seconds.nanoseconds` (what the events API
+/// takes for `since`).
 async fn engine_now(docker: &Docker) -> Result<Option<String>, bollard::errors::Error> {
     let info = docker.info().await?;
     Ok(info.system_time.and_then(|t| {
         let t =
             time::OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()?;
+        let t = t - REPLAY_MARGIN;
         Some(format!("{}.{:09}", t.unix_timestamp(), t.nanosecond()))
     }))
 }
