@@ -25,8 +25,10 @@ use crate::engine::logs;
 use crate::engine::pipe::{self, Command};
 use crate::ops::backend::{Backend, STOP_TIMEOUT_SECS};
 
-/// zstd level for SQL and tar: fast enough to keep up with any dump, a third of the size.
-const ZSTD_LEVEL: i32 = 3;
+/// zstd level for SQL and tar. Level 1, not zstd's default 3: on a 180 MB SQL dump here it
+/// compressed 4.5× faster for 1 % more bytes, and the compressor shares the machine with the
+/// dump tool and the server (level 3 made a MariaDB backup 0.61× the raw dump's speed).
+const ZSTD_LEVEL: i32 = 1;
 /// How long a Redis BGSAVE may take.
 const BGSAVE_LIMIT: Duration = Duration::from_secs(600);
 /// How often LASTSAVE is asked while a BGSAVE runs (Redis has no event for its end).
