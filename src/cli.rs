@@ -74,6 +74,10 @@ pub enum Command {
     Scale(ScaleArgs),
     /// Show the services' output, merged and ordered by time (containers and native services).
     Logs(LogsArgs),
+    /// List the project's devtui profiles (profiles/NAME.yaml): description, custom commands.
+    Profiles(JsonArgs),
+    /// Run a custom command of a devtui profile (its `commands:`); exits with its exit code.
+    Run(RunArgs),
     /// Print a shell completion script (service and profile names complete too).
     Completions(CompletionsArgs),
     /// devtui's settings file ($XDG_CONFIG_HOME/devtui/config.yaml).
@@ -124,6 +128,23 @@ pub struct LogsArgs {
 
 fn since(text: &str) -> Result<i64, String> {
     crate::ops::logs::parse_since(text, std::time::SystemTime::now())
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The command's name in the profile.
+    pub name: String,
+    /// devtui profile (profiles/NAME.yaml, or a file path) with the command. Default: the
+    /// config file's `profile`, when the project has it.
+    #[arg(short = 'P', long = "devtui-profile", value_name = "NAME", env = "DEVTUI_PROFILE", add = ArgValueCandidates::new(complete::profiles))]
+    pub devtui_profile: Option<String>,
+    /// Do not ask for confirmation (`confirm: true`).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// One JSON object a line: {command, stream, line} for the output, then {command,
+    /// exit_code}.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -414,6 +435,16 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 services: args.services,
             };
             crate::ops::logs::run(&project, options).await
+        }
+        Some(Command::Profiles(args)) => crate::ops::profiles::run(&project, args.json),
+        Some(Command::Run(args)) => {
+            let options = crate::ops::run::RunOptions {
+                name: args.name,
+                profile: args.devtui_profile,
+                default_profile: settings()?.profile.value,
+                json: args.json,
+            };
+            crate::ops::run::run(&project, options, &prompter(args.yes)).await
         }
         Some(Command::Completions(args)) => complete::registration(args.shell),
         Some(Command::Config(cmd)) => config(cmd).await,

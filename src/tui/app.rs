@@ -411,7 +411,7 @@ async fn shell(
     print!("\x1b[2J\x1b[H devtui: shell in {service}; type `exit` to return\r\n");
     let _ = std::io::stdout().flush();
     let cmd = exec::default_command(&docker, container_id).await;
-    let result = exec::interactive(&docker, container_id, cmd)
+    let result = exec::interactive(&docker, container_id, cmd, Vec::new())
         .await
         .map_err(|e| e.to_string());
     term.resume().map_err(|e| e.to_string())?;

@@ -1,0 +1,187 @@
+//! `devtui run NAME` and `devtui profiles`: a profile's custom commands on the host and in a
+//! service's container (real engine), their output and exit codes, confirmation, JSON.
+
+mod common;
+
+use std::path::Path;
+use std::process::Stdio;
+
+use common::{Cleanup, devtui, engine_ready, run, stderr, stdout, unique_name};
+
+/// A one-service project whose `.devtui/profiles/` has `base` and `t` (extends base).
+fn project(dir: &Path) {
+    std::fs::write(
+        dir.join("compose.yaml"),
+        r#"
+services:
+  box:
+    image: ${DEVTUI_BASE_IMAGE:-debian:bookworm-slim}
+    init: true
+    command: ["sleep", "infinity"]
+"#,
+    )
+    .expect("compose.yaml");
+    let profiles = dir.join(".devtui/profiles");
+    std::fs::create_dir_all(&profiles).expect("profiles dir");
+    std::fs::write(
+        profiles.join("base.yaml"),
+        "description: the base\ncommands:\n  - {name: ok, run: [echo, fine], service: box}\n",
+    )
+    .expect("base.yaml");
+    std::fs::write(
+        profiles.join("t.yaml"),
+        r#"description: for the test
+extends: base
+commands:
+  - name: hello
+    key: H
+    run: [sh, -c, 'echo "host:$GREETING:$(pwd)"; echo oops >&2; exit 3']
+    env: {GREETING: hi}
+  - name: inside
+    run: [sh, -c, 'echo "in:$WHO:$(hostname)"; echo warn >&2; exit 5']
+    service: box
+    env: {WHO: box}
+  - name: careful
+    run: [echo, done]
+    confirm: true
+"#,
+    )
+    .expect("t.yaml");
+}
+
+fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+#[test]
+fn host_commands_stream_output_and_exit_with_its_code() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("data");
+    project(dir.path());
+    let devtui = || {
+        let mut c = devtui(dir.path(), data.path());
+        c.stdin(Stdio::null()).env_remove("DEVTUI_PROFILE");
+        c
+    };
+
+    let out = run(devtui().args(["run", "hello", "-P", "t"]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let here = std::fs::canonicalize(dir.path()).expect("canonical");
+    assert_eq!(stdout(&out).trim(), format!("host:hi:{}", here.display()));
+    assert!(stderr(&out).contains("oops"), "{}", stderr(&out));
+
+    let out = run(devtui()
+        .args(["run", "hello", "--json"])
+        .env("DEVTUI_PROFILE", "t"));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    let streams: Vec<(&str, &str)> = lines[..2]
+        .iter()
+        .map(|o| (o["stream"].as_str().unwrap(), o["line"].as_str().unwrap()))
+        .collect();
+    assert!(streams.contains(&("stderr", "oops")), "{lines:?}");
+    assert_eq!(
+        lines[2],
+        serde_json::json!({"command": "hello", "exit_code": 3})
+    );
+
+    // Without a terminal, a command that asks first needs --yes.
+    let out = run(devtui().args(["run", "careful", "-P", "t"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("pass --yes"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    let out = run(devtui().args(["run", "careful", "-P", "t", "--yes"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "done");
+
+    let out = run(devtui().args(["run", "nosuch", "-P", "t"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("its commands: ok, hello, inside, careful"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = run(devtui().args(["profiles", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["base", "t"]);
+    assert_eq!(listed[1]["description"], "for the test");
+    assert_eq!(listed[1]["extends"], "base");
+    assert_eq!(listed[1]["commands"][1]["key"], "H");
+    assert_eq!(listed[1]["commands"][2]["service"], "box");
+
+    // A broken profile is listed with its error, located; the others still are.
+    std::fs::write(
+        dir.path().join(".devtui/profiles/z.yaml"),
+        "commands:\n  - {name: q, key: q, run: [x]}\n",
+    )
+    .expect("z.yaml");
+    let out = run(devtui().arg("profiles"));
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("t     for the test"), "{text}");
+    assert!(
+        text.contains("z.yaml:2:") && text.contains("built-in TUI key"),
+        "{text}"
+    );
+}
+
+#[test]
+fn service_commands_exec_in_the_container_and_exit_with_its_code() {
+    if !engine_ready() {
+        return;
+    }
+    let name = unique_name("run");
+    let _cleanup = Cleanup::new(&name);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("data");
+    project(dir.path());
+    let devtui = || {
+        let mut c = devtui(dir.path(), data.path());
+        c.stdin(Stdio::null())
+            .env_remove("DEVTUI_PROFILE")
+            .args(["-p", &name]);
+        c
+    };
+    let out = run(devtui().args(["run", "inside", "-P", "t"]));
+    assert_eq!(out.status.code(), Some(1), "not up yet: {}", stderr(&out));
+    assert!(stderr(&out).contains("box"), "{}", stderr(&out));
+
+    let out = run(devtui().args(["up", "--no-tui"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = run(devtui().args(["run", "inside", "-P", "t"]));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let line = stdout(&out);
+    assert!(line.starts_with("in:box:"), "{line}");
+    assert!(stderr(&out).contains("warn"), "{}", stderr(&out));
+
+    let out = run(devtui().args(["run", "inside", "-P", "t", "--json"]));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["stream"] == "stderr" && l["line"] == "warn")
+    );
+    assert_eq!(
+        lines[2],
+        serde_json::json!({"command": "inside", "exit_code": 5})
+    );
+
+    // Inherited from base.yaml.
+    let out = run(devtui().args(["run", "ok", "-P", "t"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "fine\n");
+}
