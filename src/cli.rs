@@ -395,8 +395,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let project = cli.project.discovery();
     match cli.command {
         None => {
-            let options = crate::tui::state::Options::from_config(&settings()?);
-            crate::tui::run(&project, options).await
+            let config = settings()?;
+            let options = crate::tui::state::Options::from_config(&config);
+            // As for `devtui run` and the backup commands: DEVTUI_PROFILE, else the config
+            // file's default when this project has it.
+            let named = std::env::var("DEVTUI_PROFILE")
+                .ok()
+                .filter(|p| !p.is_empty());
+            let profile = crate::tui::ProfileChoice {
+                named,
+                default: config.profile.value.clone(),
+            };
+            crate::tui::run(&project, options, profile).await
         }
         Some(Command::Up(args)) => up(&project, &args, &settings()?).await,
         Some(Command::Down(args)) => {
@@ -535,7 +545,13 @@ async fn up(
     let tui = !args.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let code = if tui {
         let options = crate::tui::state::Options::from_config(config);
-        crate::tui::run_with(stack.project.clone(), stack.natives.clone(), options).await
+        crate::tui::run_with(
+            stack.project.clone(),
+            stack.natives.clone(),
+            options,
+            stack.profile.clone(),
+        )
+        .await
     } else {
         stack.foreground().await
     };

@@ -263,16 +263,26 @@ pub struct RunOptions {
 }
 
 /// The profile `devtui run` and the TUI take their commands from: the one named, else the
-/// config file's default when the project has it.
+/// config file's default when the project has it (one default serves every project).
+pub fn choose(loc: &Location, named: Option<&str>, default: Option<&str>) -> Option<String> {
+    named
+        .or_else(|| {
+            default.filter(|d| {
+                d.contains('/') || profile::dir(loc).join(format!("{d}.yaml")).is_file()
+            })
+        })
+        .map(str::to_string)
+}
+
+/// Loads the profile `choose` picks, if any.
 pub fn chosen_profile(
     loc: &Location,
     named: Option<&str>,
     default: Option<&str>,
 ) -> Result<Option<Profile>, profile::Error> {
-    let name = named.or_else(|| {
-        default.filter(|d| d.contains('/') || profile::dir(loc).join(format!("{d}.yaml")).is_file())
-    });
-    name.map(|n| profile::load(loc, n)).transpose()
+    choose(loc, named, default)
+        .map(|n| profile::load(loc, &n))
+        .transpose()
 }
 
 /// `devtui run NAME`: runs the profile's command, its output streamed, and returns its exit

@@ -48,6 +48,8 @@ pub struct UpOptions {
 pub struct Stack {
     pub project: Project,
     pub natives: Vec<Arc<Native>>,
+    /// The devtui profile in force (a name or a path), for the TUI that follows.
+    pub profile: Option<String>,
     /// Answers other devtui commands about the native services while it lives.
     control: Option<crate::supervisor::control::Server>,
 }
@@ -166,6 +168,7 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
     Ok(Stack {
         project,
         natives: running,
+        profile: chosen,
         control,
     })
 }

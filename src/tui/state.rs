@@ -12,6 +12,7 @@ use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backup::store::Entry;
 use crate::project::env::Secrets;
+use crate::project::profile::CustomCommand;
 use crate::tui::logbuf::{DEFAULT_LOG_CAPACITY, LogStore};
 use crate::tui::logview::LogPane;
 use crate::tui::msg::DataOp;
@@ -137,6 +138,10 @@ pub enum Prompt {
     Command {
         text: String,
         candidates: Vec<String>,
+    },
+    /// A question before a custom command with `confirm: true`.
+    ConfirmCommand {
+        name: String,
     },
     /// A question before data work (restore, delete, reset, stopping for a volume backup):
     /// `yes` runs on y or Enter; `no`, when set, runs on n (esc cancels).
@@ -280,6 +285,8 @@ pub struct State {
     /// not the engine.
     pub natives: BTreeSet<String>,
     pub backups: Backups,
+    /// The devtui profile's custom commands (their keys, `:run NAME`, the help).
+    pub commands: Vec<CustomCommand>,
     pub redraw: Redraw,
 }
 
@@ -305,6 +312,7 @@ impl State {
             secrets: Secrets::default(),
             natives: BTreeSet::new(),
             backups: Backups::default(),
+            commands: Vec::new(),
             redraw: Redraw::Soon,
         }
     }

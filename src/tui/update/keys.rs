@@ -76,6 +76,17 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         KeyCode::Char('L') => return open_merged(state),
         KeyCode::Char('B') => return open_backups(state, fx),
         KeyCode::Char('X') => return reset(state, fx),
+        // A profile's key: never a built-in one (the profile's check refuses those).
+        KeyCode::Char(c) if !crate::keymap::is_built_in(c) => {
+            if let Some(name) = state
+                .commands
+                .iter()
+                .find(|cmd| cmd.key == Some(c))
+                .map(|cmd| cmd.name.clone())
+            {
+                return run_custom(state, &name, fx);
+            }
+        }
         _ => {}
     }
     match state.focus {
@@ -372,6 +383,38 @@ pub(super) fn open(state: &mut State, fx: &mut Vec<Effect>) {
     } else {
         toast(state, format!("{service} publishes no port"), true);
     }
+}
+
+/// A custom command of the profile, by name: asked first when it says `confirm: true`.
+pub(super) fn run_custom(state: &mut State, name: &str, fx: &mut Vec<Effect>) {
+    let Some(cmd) = state.commands.iter().find(|c| c.name == name) else {
+        let names: Vec<&str> = state.commands.iter().map(|c| c.name.as_str()).collect();
+        let known = if names.is_empty() {
+            "the devtui profile has none".to_string()
+        } else {
+            names.join(", ")
+        };
+        return toast(state, format!("no command {name:?} ({known})"), true);
+    };
+    if cmd.confirm {
+        state.overlay = Overlay::Prompt(Prompt::ConfirmCommand {
+            name: name.to_string(),
+        });
+    } else {
+        start_custom(state, name, fx);
+    }
+}
+
+/// Runs a custom command: its output goes to a log pane of its own (a pseudo-source named
+/// after it), replacing what that pane held from an earlier run.
+pub(super) fn start_custom(state: &mut State, name: &str, fx: &mut Vec<Effect>) {
+    let Some(cmd) = state.commands.iter().find(|c| c.name == name).cloned() else {
+        return;
+    };
+    state.log.store.clear(name);
+    open_pane(state, vec![name.to_string()]);
+    toast(state, format!("{name}: running…"), false);
+    fx.push(Effect::RunCommand(cmd));
 }
 
 /// `B`: the selected service's backups.

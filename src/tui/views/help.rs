@@ -5,6 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
+use crate::project::profile::CustomCommand;
 use crate::tui::views::theme::Theme;
 
 type Section = (&'static str, &'static [(&'static str, &'static str)]);
@@ -71,6 +72,27 @@ const RIGHT: &[Section] = &[
     ),
 ];
 
+/// The profile's custom commands, under the right column: their key (or `:run NAME`), name
+/// and where they run. On an 80×24 terminal the two columns fill the screen: the commands
+/// show on a taller one.
+fn custom(theme: Theme, commands: &[CustomCommand]) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        Line::raw(""),
+        Line::from(Span::styled("Profile commands (:run NAME)", theme.title())),
+    ];
+    for c in commands {
+        let key = match c.key {
+            Some(k) => k.to_string(),
+            None => format!(":run {}", c.name),
+        };
+        lines.push(Line::from(vec![
+            Span::styled(format!(" {key:<16}"), theme.title()),
+            Span::raw(format!("{} ({})", c.name, c.place())),
+        ]));
+    }
+    lines
+}
+
 fn column(theme: Theme, sections: &[Section]) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     for (section, keys) in sections {
@@ -88,9 +110,12 @@ fn column(theme: Theme, sections: &[Section]) -> Vec<Line<'static>> {
     lines
 }
 
-pub fn render(theme: Theme, area: Rect, frame: &mut Frame) {
+pub fn render(theme: Theme, area: Rect, commands: &[CustomCommand], frame: &mut Frame) {
     let left = column(theme, LEFT);
-    let right = column(theme, RIGHT);
+    let mut right = column(theme, RIGHT);
+    if !commands.is_empty() {
+        right.extend(custom(theme, commands));
+    }
     let height = (left.len().max(right.len()) as u16 + 2).min(area.height);
     let width = 80.min(area.width);
     let rect = Rect::new(

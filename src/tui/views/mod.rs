@@ -35,7 +35,7 @@ pub fn render(state: &State, frame: &mut Frame) {
     }
     status_bar(state, theme, layout.bar, frame);
     if state.help_shown() {
-        help::render(theme, area, frame);
+        help::render(theme, area, &state.commands, frame);
     }
 }
 
@@ -125,6 +125,10 @@ fn status_bar(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
                 ),
                 theme.title(),
             ),
+            Span::raw("[y/N]"),
+        ]),
+        Some(Prompt::ConfirmCommand { name }) => Line::from(vec![
+            Span::styled(format!("Run {name}? "), theme.title()),
             Span::raw("[y/N]"),
         ]),
         Some(Prompt::ConfirmData { question, no, .. }) => Line::from(vec![
