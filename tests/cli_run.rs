@@ -185,3 +185,54 @@ fn service_commands_exec_in_the_container_and_exit_with_its_code() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(stdout(&out), "fine\n");
 }
+
+/// The bundled stack's `dev` profile: its commands work against the stack's real services
+/// (user and database as the containers were created with).
+#[test]
+fn the_bundled_dev_profile_commands_reach_postgres_and_redis() {
+    if !engine_ready() {
+        return;
+    }
+    let project = unique_name("run-dev");
+    let _cleanup = Cleanup::new(&project);
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("data");
+    let [pg, redis, gaian] = common::free_ports::<3>();
+    let cmd = |args: &[&str]| {
+        let mut c = devtui(cwd.path(), data.path());
+        c.stdin(Stdio::null())
+            .env_remove("DEVTUI_PROFILE")
+            .args(["-p", &project])
+            .args(args)
+            .env("POSTGRES_PORT", pg.to_string())
+            .env("REDIS_PORT", redis.to_string())
+            .env("GAIAN_PORT", gaian.to_string());
+        c
+    };
+    let out = run(&mut cmd(&["profiles", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
+    assert_eq!(listed[0]["name"], "dev");
+    assert_eq!(listed[0]["extends"], "native");
+    assert_eq!(listed[1]["name"], "native");
+    assert!(
+        listed[1]["description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty())
+    );
+
+    let out = run(&mut cmd(&["up", "--no-tui", "postgres", "redis"]));
+    assert_eq!(out.status.code(), Some(0), "up: {}", stderr(&out));
+    let out = run(&mut cmd(&["run", "tables", "-P", "dev"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = run(&mut cmd(&["run", "psql", "-P", "dev"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "psql without input: {}",
+        stderr(&out)
+    );
+    let out = run(&mut cmd(&["run", "redis-cli", "-P", "dev"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("# Keyspace"), "{}", stdout(&out));
+}
