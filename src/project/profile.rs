@@ -157,16 +157,8 @@ pub fn load(loc: &Location, name: &str) -> Result<Profile, Error> {
     } else {
         dir(loc).join(format!("{name}.yaml"))
     };
-    let read = |file: &Path| match std::fs::read_to_string(file) {
-        Ok(t) => Ok(Some(t)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(Error::Read {
-            file: file.to_path_buf(),
-            source,
-        }),
-    };
-    match read(&file)? {
-        Some(text) => resolve(&text, &file, name, &read),
+    match read_file(&file)? {
+        Some(text) => resolve(&text, &file, name, &read_file),
         None if by_path => Err(Error::Read {
             file,
             source: std::io::ErrorKind::NotFound.into(),
@@ -182,15 +174,19 @@ pub fn load(loc: &Location, name: &str) -> Result<Profile, Error> {
 /// Parses a profile's text; `file` names it in errors and its directory holds the profiles it
 /// extends.
 pub fn parse(text: &str, file: &Path, name: &str) -> Result<Profile, Error> {
-    resolve(
-        text,
-        file,
-        name,
-        &|f: &Path| match std::fs::read_to_string(f) {
-            Ok(t) => Ok(Some(t)),
-            Err(_) => Ok(None),
-        },
-    )
+    resolve(text, file, name, &read_file)
+}
+
+/// A profile file's text; `None` when there is no such file.
+fn read_file(file: &Path) -> Result<Option<String>, Error> {
+    match std::fs::read_to_string(file) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read {
+            file: file.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 /// A file's text, `None` when there is no such file.
