@@ -16,7 +16,8 @@ use crate::exit::{self, Failure};
 use crate::project::profile::{self, CustomCommand, Profile};
 use crate::project::{Discovery, Location};
 
-/// The longest line of a host command's output kept whole (the rest of it is dropped).
+/// The longest line of a command's output kept whole: a host command's rest of the line is
+/// dropped, a container's goes on as the next line.
 const MAX_LINE: usize = 64 * 1024;
 
 /// Which output of the command a line came from.
@@ -89,14 +90,18 @@ pub async fn run_lines(
             };
             while out_open || err_open {
                 tokio::select! {
-                    line = read_line(&mut out, &mut out_buf), if out_open => match line.map_err(read_error)? {
-                        Some(l) => on_line(Output::Stdout, l),
-                        None => out_open = false,
-                    },
-                    line = read_line(&mut err, &mut err_buf), if err_open => match line.map_err(read_error)? {
-                        Some(l) => on_line(Output::Stderr, l),
-                        None => err_open = false,
-                    },
+                    line = read_line(&mut out, &mut out_buf), if out_open => {
+                        match line.map_err(read_error)? {
+                            Some(l) => on_line(Output::Stdout, l),
+                            None => out_open = false,
+                        }
+                    }
+                    line = read_line(&mut err, &mut err_buf), if err_open => {
+                        match line.map_err(read_error)? {
+                            Some(l) => on_line(Output::Stderr, l),
+                            None => err_open = false,
+                        }
+                    }
                 }
             }
             let status = child
@@ -225,7 +230,9 @@ fn container(
     })
 }
 
-/// Splits a byte stream into lines (a chunk may end mid-line; invalid UTF-8 is replaced).
+/// Splits a byte stream into lines (a chunk may end mid-line; invalid UTF-8 is replaced); a
+/// line longer than `MAX_LINE` is cut, so a container that never writes a newline cannot
+/// grow the buffer without bound.
 #[derive(Default)]
 struct Lines {
     partial: Vec<u8>,
@@ -240,6 +247,10 @@ impl Lines {
             let line = &line[..line.len() - 1];
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             out.push(String::from_utf8_lossy(line).into_owned());
+        }
+        while self.partial.len() > MAX_LINE {
+            let cut: Vec<u8> = self.partial.drain(..MAX_LINE).collect();
+            out.push(String::from_utf8_lossy(&cut).into_owned());
         }
         out
     }
@@ -376,4 +387,23 @@ pub async fn run(
         code
     };
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_splits_into_lines_across_chunks_with_a_bound() {
+        let mut lines = Lines::default();
+        assert!(lines.push(b"par").is_empty());
+        assert_eq!(lines.push(b"t one\r\ntwo\n\nthr"), ["part one", "two", ""]);
+        assert_eq!(lines.finish().as_deref(), Some("thr"));
+        assert_eq!(lines.finish(), None);
+        let long = vec![b'x'; MAX_LINE * 2 + 5];
+        let cut = lines.push(&long);
+        assert_eq!(cut.len(), 2);
+        assert!(cut.iter().all(|l| l.len() == MAX_LINE));
+        assert_eq!(lines.finish().map(|l| l.len()), Some(5));
+    }
 }
