@@ -133,6 +133,7 @@ fn since(text: &str) -> Result<i64, String> {
 #[derive(Debug, Args)]
 pub struct RunArgs {
     /// The command's name in the profile.
+    #[arg(add = ArgValueCandidates::new(complete::commands))]
     pub name: String,
     /// devtui profile (profiles/NAME.yaml, or a file path) with the command. Default: the
     /// config file's `profile`, when the project has it.

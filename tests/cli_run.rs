@@ -120,6 +120,26 @@ fn host_commands_stream_output_and_exit_with_its_code() {
     assert_eq!(listed[1]["commands"][1]["key"], "H");
     assert_eq!(listed[1]["commands"][2]["service"], "box");
 
+    // Bash completion of `devtui run -P t ` offers the profile's commands, parent's first.
+    let script = stdout(&run(devtui().args(["completions", "bash"])));
+    let bash = format!(
+        "{script}\nCOMP_WORDS=(devtui run -P t ''); COMP_CWORD=4; COMP_TYPE=9; \
+         _clap_complete_devtui devtui '' t; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    );
+    let out = run(std::process::Command::new("bash")
+        .args(["-c", &bash])
+        .current_dir(dir.path())
+        .env("XDG_CONFIG_HOME", data.path().join("config"))
+        .env_remove("DEVTUI_PROFILE"));
+    let offered: Vec<String> = stdout(&out).lines().map(|l| l.trim().to_string()).collect();
+    // (The flags follow.)
+    assert_eq!(
+        offered[..4],
+        ["ok", "hello", "inside", "careful"],
+        "{}",
+        stderr(&out)
+    );
+
     // A broken profile is listed with its error, located; the others still are.
     std::fs::write(
         dir.path().join(".devtui/profiles/z.yaml"),
