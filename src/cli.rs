@@ -194,6 +194,7 @@ impl UpArgs {
             default_profile: config.profile.value.clone(),
             timeout: Duration::from_secs(self.timeout),
             services: self.services.clone(),
+            keys: config.keys.map.clone(),
         }
     }
 }
@@ -447,13 +448,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
             };
             crate::ops::logs::run(&project, options).await
         }
-        Some(Command::Profiles(args)) => crate::ops::profiles::run(&project, args.json),
+        Some(Command::Profiles(args)) => {
+            crate::ops::profiles::run(&project, args.json, &settings()?.keys.map)
+        }
         Some(Command::Run(args)) => {
+            let config = settings()?;
             let options = crate::ops::run::RunOptions {
                 name: args.name,
                 profile: args.devtui_profile,
-                default_profile: settings()?.profile.value,
+                default_profile: config.profile.value,
                 json: args.json,
+                keys: config.keys.map,
             };
             crate::ops::run::run(&project, options, &prompter(args.yes)).await
         }

@@ -1,6 +1,6 @@
 //! A devtui profile's custom commands in the TUI, driven through `update` and the runner's
 //! message channel (no terminal): keys, `:run`, confirmation, the help, output in the log
-//! pane and the exit code as a toast; and no key outside `keymap::BUILT_IN` does anything
+//! pane and the exit code as a toast; and no key outside the default keymap does anything
 //! built in, so the profile's key check misses none.
 
 use std::path::Path;
@@ -8,6 +8,7 @@ use std::path::Path;
 use devtui::engine::Health;
 use devtui::engine::client;
 use devtui::engine::compose::Compose;
+use devtui::keymap::Keymap;
 use devtui::ops::backend::Target;
 use devtui::project::profile::{self, CustomCommand};
 use devtui::tui::fixtures::{self, running};
@@ -198,7 +199,7 @@ fn keys_outside_the_built_in_list_do_nothing_built_in() {
         }
         update(&mut s, key(KeyCode::Enter));
         s.focus = focus;
-        for c in (' '..='~').filter(|c| !devtui::keymap::is_built_in(*c)) {
+        for c in (' '..='~').filter(|c| !Keymap::default().is_built_in(*c)) {
             let before = fingerprint(&s);
             let fx = update(&mut s, ch(c));
             assert!(fx.is_empty(), "{c:?} in {focus:?} asked for {fx:?}");
@@ -247,4 +248,66 @@ async fn the_runner_streams_a_host_command_into_the_pane() {
         s.toast.as_ref().map(|t| t.text.as_str()),
         Some("hello exited with code 4")
     );
+}
+
+#[test]
+fn remapped_keys_act_and_their_old_keys_do_not() {
+    let config = devtui::config::parse(
+        "keys:\n  restart: R\n  logs_merged: M\n  help: h\n  run.psql: p\n",
+        Path::new("config.yaml"),
+    )
+    .expect("config");
+    let keys = config.keys.map;
+    let mut s = fixtures::state(&["postgres", "redis"], 100, 40);
+    s.options.keys = keys.clone();
+    s.options.confirm = false;
+    for svc in ["postgres", "redis"] {
+        update(
+            &mut s,
+            Msg::Engine(fixtures::update(running(svc, Health::Healthy))),
+        );
+    }
+    let profile = profile::parse_with(PROFILE, Path::new("t.yaml"), "t", &keys).expect("profile");
+    update(&mut s, Msg::Commands(Ok(profile.commands)));
+
+    // The old keys do nothing.
+    for c in ['r', 'L', '?', 'P'] {
+        assert!(update(&mut s, ch(c)).is_empty(), "{c:?} acted");
+        assert!(s.overlay == Overlay::None && s.log.pane.is_none(), "{c:?}");
+    }
+    let fx = update(&mut s, ch('R'));
+    assert_eq!(
+        fx,
+        vec![Effect::Action {
+            service: "postgres".into(),
+            action: devtui::ops::actions::Action::Restart
+        }]
+    );
+    update(&mut s, ch('M'));
+    let pane = s.log.pane.as_ref().expect("merged pane");
+    assert_eq!(pane.sources, ["postgres", "redis"]);
+    assert_eq!(run_effects(&update(&mut s, ch('p'))), ["psql"]);
+
+    // The help shows the keys in force.
+    update(&mut s, ch('h'));
+    assert_eq!(s.overlay, Overlay::Help);
+    let mut terminal = Terminal::new(TestBackend::new(s.width, s.height)).expect("terminal");
+    terminal.draw(|f| render(&s, f)).expect("draw");
+    let screen: String = terminal
+        .backend()
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    for text in [
+        " R               restart (confirm)",
+        " M               merged (marked or all)",
+        " h               this help",
+        " p               psql (postgres)",
+    ] {
+        assert!(screen.contains(text), "{text:?} not in the help");
+    }
+    update(&mut s, ch('h'));
+    assert_eq!(s.overlay, Overlay::None, "the help key closes the help");
 }

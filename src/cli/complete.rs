@@ -161,10 +161,13 @@ pub fn commands() -> Vec<CompletionCandidate> {
         return Vec::new();
     };
     let named = typed_profile(&words).or_else(|| std::env::var("DEVTUI_PROFILE").ok());
-    let default = crate::config::load().ok().and_then(|c| c.profile.value);
-    let Ok(Some(profile)) =
-        crate::ops::run::chosen_profile(&loc, named.as_deref(), default.as_deref())
-    else {
+    let config = crate::config::load().unwrap_or_default();
+    let Ok(Some(profile)) = crate::ops::run::chosen_profile(
+        &loc,
+        named.as_deref(),
+        config.profile.value.as_deref(),
+        &config.keys.map,
+    ) else {
         return Vec::new();
     };
     profile

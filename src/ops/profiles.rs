@@ -21,7 +21,7 @@ pub struct Listed {
 }
 
 /// The profiles in the project's profile directory, by name.
-pub fn list(loc: &Location) -> Vec<Listed> {
+pub fn list(loc: &Location, keys: &crate::keymap::Keymap) -> Vec<Listed> {
     let dir = profile::dir(loc);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .into_iter()
@@ -39,7 +39,7 @@ pub fn list(loc: &Location) -> Vec<Listed> {
         .into_iter()
         .map(|name| {
             let file = dir.join(format!("{name}.yaml")).display().to_string();
-            match profile::load(loc, &name) {
+            match profile::load(loc, &name, Some(keys)) {
                 Ok(p) => Listed {
                     name,
                     file,
@@ -62,9 +62,9 @@ pub fn list(loc: &Location) -> Vec<Listed> {
 }
 
 /// `devtui profiles [--json]`; exits 1 when a profile is broken (after listing them all).
-pub fn run(discovery: &Discovery, json: bool) -> anyhow::Result<i32> {
+pub fn run(discovery: &Discovery, json: bool, keys: &crate::keymap::Keymap) -> anyhow::Result<i32> {
     let loc = crate::project::discover(discovery).map_err(Failure::from)?;
-    let listed = list(&loc);
+    let listed = list(&loc, keys);
     if json {
         println!("{}", serde_json::to_string_pretty(&listed)?);
     } else if listed.is_empty() {

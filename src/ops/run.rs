@@ -271,6 +271,8 @@ pub struct RunOptions {
     pub default_profile: Option<String>,
     /// One JSON object a line: the output lines, then the exit code.
     pub json: bool,
+    /// The TUI's keys in force: the profile's command keys are checked against them.
+    pub keys: crate::keymap::Keymap,
 }
 
 /// The profile `devtui run` and the TUI take their commands from: the one named, else the
@@ -290,9 +292,10 @@ pub fn chosen_profile(
     loc: &Location,
     named: Option<&str>,
     default: Option<&str>,
+    keys: &crate::keymap::Keymap,
 ) -> Result<Option<Profile>, profile::Error> {
     choose(loc, named, default)
-        .map(|n| profile::load(loc, &n))
+        .map(|n| profile::load(loc, &n, Some(keys)))
         .transpose()
 }
 
@@ -304,7 +307,12 @@ pub async fn run(
     prompter: &Prompter,
 ) -> anyhow::Result<i32> {
     let loc = crate::project::discover(discovery).map_err(Failure::from)?;
-    let profile = chosen_profile(&loc, opts.profile.as_deref(), opts.default_profile.as_deref())
+    let profile = chosen_profile(
+        &loc,
+        opts.profile.as_deref(),
+        opts.default_profile.as_deref(),
+        &opts.keys,
+    )
         .map_err(|e| Failure::usage(e.to_string()))?
         .ok_or_else(|| {
             Failure::usage(format!(

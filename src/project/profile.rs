@@ -28,6 +28,7 @@ pub use self::command::CustomCommand;
 use self::command::RawCommand;
 use super::native::NativeService;
 use super::{Location, Origin, Project};
+use crate::keymap::Keymap;
 
 /// The bundled profiles, built into the binary.
 pub const BUNDLED: &[(&str, &str)] = &[
@@ -149,8 +150,10 @@ pub fn dir(loc: &Location) -> PathBuf {
 }
 
 /// Loads profile `name` (a name in the project's profile directory, or a path to a file),
-/// with the profiles it extends.
-pub fn load(loc: &Location, name: &str) -> Result<Profile, Error> {
+/// with the profiles it extends. `keys` are the TUI's keys in force: a command may not take
+/// one, and the config file's `run.NAME` keys replace the profile's own. `None` for a caller
+/// that uses no key (backups): a clash with the TUI's keys does not stop it.
+pub fn load(loc: &Location, name: &str, keys: Option<&Keymap>) -> Result<Profile, Error> {
     let by_path = name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml");
     let file = if by_path {
         PathBuf::from(name)
@@ -158,7 +161,7 @@ pub fn load(loc: &Location, name: &str) -> Result<Profile, Error> {
         dir(loc).join(format!("{name}.yaml"))
     };
     match read_file(&file)? {
-        Some(text) => resolve(&text, &file, name, &read_file),
+        Some(text) => resolve(&text, &file, name, &read_file, keys),
         None if by_path => Err(Error::Read {
             file,
             source: std::io::ErrorKind::NotFound.into(),
@@ -172,9 +175,14 @@ pub fn load(loc: &Location, name: &str) -> Result<Profile, Error> {
 }
 
 /// Parses a profile's text; `file` names it in errors and its directory holds the profiles it
-/// extends.
+/// extends. Its keys are checked against the TUI's default keys.
 pub fn parse(text: &str, file: &Path, name: &str) -> Result<Profile, Error> {
-    resolve(text, file, name, &read_file)
+    parse_with(text, file, name, &Keymap::default())
+}
+
+/// As `parse`, with the TUI's keys in force.
+pub fn parse_with(text: &str, file: &Path, name: &str, keys: &Keymap) -> Result<Profile, Error> {
+    resolve(text, file, name, &read_file, Some(keys))
 }
 
 /// A profile file's text; `None` when there is no such file.
@@ -194,7 +202,13 @@ type Read<'a> = dyn Fn(&Path) -> Result<Option<String>, Error> + 'a;
 
 /// Parses `text` and the chain of profiles it extends (read through `read`), then merges
 /// them, the child's keys winning.
-fn resolve(text: &str, file: &Path, name: &str, read: &Read<'_>) -> Result<Profile, Error> {
+fn resolve(
+    text: &str,
+    file: &Path,
+    name: &str,
+    read: &Read<'_>,
+    keys: Option<&Keymap>,
+) -> Result<Profile, Error> {
     let mut chain: Vec<(PathBuf, RawProfile)> = Vec::new();
     let mut text = text.to_string();
     let mut file = file.to_path_buf();
@@ -236,7 +250,7 @@ fn resolve(text: &str, file: &Path, name: &str, read: &Read<'_>) -> Result<Profi
         }
         file = next;
     }
-    merge(name, chain)
+    merge(name, chain, keys)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -295,7 +309,11 @@ fn parse_one(text: &str, file: &Path) -> Result<RawProfile, Error> {
 
 /// Merges a chain (the profile first, its furthest ancestor last): each key the child sets
 /// replaces its parent's; commands merge by name.
-fn merge(name: &str, chain: Vec<(PathBuf, RawProfile)>) -> Result<Profile, Error> {
+fn merge(
+    name: &str,
+    chain: Vec<(PathBuf, RawProfile)>,
+    keys: Option<&Keymap>,
+) -> Result<Profile, Error> {
     let Some((file, own)) = chain.first() else {
         return Err(Error::Invalid {
             file: PathBuf::new(),
@@ -329,7 +347,7 @@ fn merge(name: &str, chain: Vec<(PathBuf, RawProfile)>) -> Result<Profile, Error
             }
         }
     }
-    command::check_keys(&commands)?;
+    command::check_keys(&mut commands, keys)?;
     profile.commands = commands.into_iter().map(|(c, _, _)| c).collect();
     Ok(profile)
 }
@@ -434,11 +452,11 @@ mod tests {
                 .map(|(_, t)| t.to_string()))
         };
         for (file, text) in BUNDLED {
-            let p = resolve(text, Path::new(file), file, &bundled).expect(file);
+            let p = resolve(text, Path::new(file), file, &bundled, None).expect(file);
             assert!(p.description.is_some(), "{file} has no description");
         }
         let dev = BUNDLED.iter().find(|(n, _)| *n == "dev.yaml").expect("dev");
-        let dev = resolve(dev.1, Path::new("dev.yaml"), "dev", &bundled).expect("dev");
+        let dev = resolve(dev.1, Path::new("dev.yaml"), "dev", &bundled, None).expect("dev");
         assert_eq!(dev.extends.as_deref(), Some("native"));
         assert_eq!(dev.native.len(), 1, "native inherited from native.yaml");
         let psql = dev.command("psql").expect("psql");
@@ -547,6 +565,52 @@ mod tests {
         let e = load_in(dir.path(), "child").expect_err("taken").to_string();
         assert!(e.contains("child.yaml:3:"), "{e}");
         assert!(e.contains("already command \"a\"'s"), "{e}");
+    }
+
+    #[test]
+    fn command_keys_follow_the_keymap_in_force() {
+        let mut keys = Keymap::default();
+        keys.bind(
+            crate::keymap::Action::Restart,
+            vec![crate::keymap::Key::Char('R')],
+        )
+        .expect("free");
+        keys.bind_command("shell", crate::keymap::Key::Char('Z'))
+            .expect("free");
+        let text = "commands:\n  - {name: psql, key: r, run: [psql]}\n  - {name: shell, key: r, run: [sh]}\n";
+        let file = Path::new("p.yaml");
+        // `r` is restart's by default, free once restart moves; run.shell moves shell off it.
+        let e = resolve(text, file, "p", &read_file, Some(&Keymap::default()))
+            .expect_err("built-in")
+            .to_string();
+        assert!(e.contains("built-in TUI key"), "{e}");
+        let p = resolve(text, file, "p", &read_file, Some(&keys)).expect("free");
+        assert_eq!(p.commands[0].key, Some('r'));
+        assert_eq!(p.commands[1].key, Some('Z'));
+        // A key the file took is the TUI's: the profile may not bind it.
+        let e = resolve(
+            "commands:\n  - {name: psql, key: R, run: [psql]}\n",
+            file,
+            "p",
+            &read_file,
+            Some(&keys),
+        )
+        .expect_err("remapped restart")
+        .to_string();
+        assert!(
+            e.starts_with("p.yaml:2:23: ") && e.contains("built-in TUI key"),
+            "{e}"
+        );
+        let e = resolve(
+            "commands:\n  - {name: psql, key: Z, run: [psql]}\n  - {name: shell, run: [sh]}\n",
+            file,
+            "p",
+            &read_file,
+            Some(&keys),
+        )
+        .expect_err("run.shell's key")
+        .to_string();
+        assert!(e.contains("already command \"shell\"'s"), "{e}");
     }
 
     #[test]

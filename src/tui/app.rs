@@ -119,7 +119,7 @@ pub async fn run(
     // Read now, so the first frame's help and keys know the commands; a broken profile is
     // a toast, not the end of the TUI.
     let commands = match &profile {
-        Some(name) => crate::project::profile::load(&location, name)
+        Some(name) => crate::project::profile::load(&location, name, Some(&options.keys))
             .map(|p| p.commands)
             .map_err(|e| e.to_string()),
         None => Ok(Vec::new()),

@@ -38,6 +38,8 @@ pub struct Options {
     pub stats_interval: Duration,
     /// Ask before restart, stop and rebuild.
     pub confirm: bool,
+    /// The keys in force: `update` dispatches through them, the help shows them.
+    pub keys: crate::keymap::Keymap,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             no_color: false,
             stats_interval: crate::config::DEFAULT_STATS_INTERVAL,
             confirm: true,
+            keys: crate::keymap::Keymap::default(),
         }
     }
 }
@@ -69,6 +72,7 @@ impl Options {
             no_color: config.no_color(),
             stats_interval: config.stats_interval.value,
             confirm: config.confirm.value,
+            keys: config.keys.map.clone(),
         }
     }
 }

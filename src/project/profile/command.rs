@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::Error;
+use crate::keymap::{Key, Keymap};
 
 /// A custom command, as `devtui run NAME`, the TUI's key and `:run NAME` run it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -106,14 +107,13 @@ pub(super) fn check(commands: &[RawCommand], file: &Path) -> Result<(), Error> {
                     format!("key {:?} must be one character", key.value),
                 ));
             };
-            if crate::keymap::is_built_in(c) || c.is_control() {
+            if c.is_control() || c.is_whitespace() {
                 return Err(Error::at(
                     file,
                     key,
                     format!(
-                        "key {c:?} of command {:?} is a built-in TUI key; free ones include {}",
-                        name.value,
-                        free_keys()
+                        "key {c:?} of command {:?} is not a printable character",
+                        name.value
                     ),
                 ));
             }
@@ -122,14 +122,46 @@ pub(super) fn check(commands: &[RawCommand], file: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks that no two commands of the merged profile share a key (a child's key may clash
-/// with one its parent bound).
-pub(super) fn check_keys(commands: &[(CustomCommand, PathBuf, &RawCommand)]) -> Result<(), Error> {
+/// Gives the merged profile's commands their keys in force (the config file's `run.NAME`
+/// wins over the profile's `key:`), then checks that none is one of the TUI's keys in force
+/// and no two commands share one (a child's key may clash with one its parent bound).
+pub(super) fn check_keys(
+    commands: &mut [(CustomCommand, PathBuf, &RawCommand)],
+    keys: Option<&Keymap>,
+) -> Result<(), Error> {
+    let none = Keymap::empty();
+    let keys = keys.unwrap_or(&none);
+    for (cmd, _, _) in commands.iter_mut() {
+        if let Some(Key::Char(c)) = keys.command_key(&cmd.name) {
+            cmd.key = Some(c);
+        }
+    }
     for (i, (cmd, file, raw)) in commands.iter().enumerate() {
+        // A key the config file gave was checked there.
+        if keys.command_key(&cmd.name).is_some() {
+            continue;
+        }
         let Some(key) = cmd.key else { continue };
-        if let Some((other, _, _)) = commands[..i].iter().find(|(c, _, _)| c.key == Some(key))
-            && let Some(at) = &raw.key
-        {
+        let Some(at) = &raw.key else { continue };
+        if keys.is_built_in(key) {
+            return Err(Error::at(
+                file,
+                at,
+                format!(
+                    "key {key:?} of command {:?} is a built-in TUI key; free ones include {} \
+                     (or give it another with run.{} in devtui's config file)",
+                    cmd.name,
+                    free_keys(keys),
+                    cmd.name
+                ),
+            ));
+        }
+        // Each pair once: the later own key is at fault, or the own key of a pair where
+        // the config file placed the other.
+        if let Some((other, _, _)) = commands.iter().enumerate().find_map(|(j, o)| {
+            let other_placed = keys.command_key(&o.0.name).is_some();
+            (j != i && (j < i || other_placed) && o.0.key == Some(key)).then_some(o)
+        }) {
             return Err(Error::at(
                 file,
                 at,
@@ -144,10 +176,10 @@ pub(super) fn check_keys(commands: &[(CustomCommand, PathBuf, &RawCommand)]) -> 
 }
 
 /// A few letters the TUI leaves free, for the error message.
-fn free_keys() -> String {
+fn free_keys(keys: &Keymap) -> String {
     ('A'..='Z')
         .chain('a'..='z')
-        .filter(|c| !crate::keymap::is_built_in(*c))
+        .filter(|c| !keys.is_built_in(*c))
         .take(12)
         .map(String::from)
         .collect::<Vec<_>>()
