@@ -521,7 +521,7 @@ pub const TEMPLATE: &str = "\
 # Ask before restart, stop and rebuild (in the TUI and the CLI).
 # confirm: true
 
-# The TUI's keys: an action's name (README, \"TUI keys\") and its key or keys, separated
+# The TUI's keys: an action's name (README, \"Remapping keys\") and its key or keys, separated
 # by spaces. A remapped action loses its default keys, which become free. run.NAME gives a
 # profile command a key. Ctrl-C always quits.
 # keys:

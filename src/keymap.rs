@@ -294,6 +294,13 @@ impl Keymap {
         self.actions.get(&action).map_or(&[], Vec::as_slice)
     }
 
+    /// The first key of `action`, for a message that names one.
+    pub fn key_name(&self, action: Action) -> String {
+        self.keys(action)
+            .first()
+            .map_or_else(|| "no key".into(), Key::to_string)
+    }
+
     /// Whether `action` has its default keys.
     pub fn is_default(&self, action: Action) -> bool {
         self.keys(action) == action.defaults()

@@ -367,7 +367,10 @@ pub(super) fn ask(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
     if action == Action::Rebuild && state.is_native(&service) {
         toast(
             state,
-            format!("{service} runs natively: nothing to build; r restarts it"),
+            format!(
+                "{service} runs natively: nothing to build; {} restarts it",
+                state.options.keys.key_name(KeyAction::Restart)
+            ),
             true,
         );
         return;

@@ -19,7 +19,7 @@ pub fn render(state: &State, frame: &mut Frame) {
     let theme = Theme::new(state.options.no_color);
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        return too_small(area, frame);
+        return too_small(area, &state.options.keys, frame);
     }
     let layout = state.layout();
     if let Some(banner) = layout.banner {
@@ -39,10 +39,12 @@ pub fn render(state: &State, frame: &mut Frame) {
     }
 }
 
-fn too_small(area: Rect, frame: &mut Frame) {
+fn too_small(area: Rect, keys: &crate::keymap::Keymap, frame: &mut Frame) {
     let text = format!(
-        "Terminal too small: {}×{}\nneeds at least {MIN_WIDTH}×{MIN_HEIGHT}\n\nenlarge the window, or q to quit",
-        area.width, area.height
+        "Terminal too small: {}×{}\nneeds at least {MIN_WIDTH}×{MIN_HEIGHT}\n\nenlarge the window, or {} to quit",
+        area.width,
+        area.height,
+        keys.key_name(crate::keymap::Action::Quit)
     );
     let top = area.height.saturating_sub(4) / 2;
     let rect = Rect::new(
