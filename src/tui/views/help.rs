@@ -16,7 +16,7 @@ type Section = (&'static str, &'static [Row]);
 
 /// The keys of `actions` in `keys`: `fixed` when none is remapped (hand-written, compact),
 /// else each action's keys, actions separated by `/`. `extra` names what no map holds.
-pub fn label(keys: &Keymap, fixed: &str, actions: &[A], extra: &str) -> String {
+fn label(keys: &Keymap, fixed: &str, actions: &[A], extra: &str) -> String {
     if actions.iter().all(|a| keys.is_default(*a)) {
         return fixed.to_string();
     }
