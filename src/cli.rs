@@ -74,6 +74,10 @@ pub enum Command {
     Scale(ScaleArgs),
     /// Show the services' output, merged and ordered by time (containers and native services).
     Logs(LogsArgs),
+    /// List the project's devtui profiles (profiles/NAME.yaml): description, custom commands.
+    Profiles(JsonArgs),
+    /// Run a custom command of a devtui profile (its `commands:`); exits with its exit code.
+    Run(RunArgs),
     /// Print a shell completion script (service and profile names complete too).
     Completions(CompletionsArgs),
     /// devtui's settings file ($XDG_CONFIG_HOME/devtui/config.yaml).
@@ -127,6 +131,24 @@ fn since(text: &str) -> Result<i64, String> {
 }
 
 #[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The command's name in the profile.
+    #[arg(add = ArgValueCandidates::new(complete::commands))]
+    pub name: String,
+    /// devtui profile (profiles/NAME.yaml, or a file path) with the command. Default: the
+    /// config file's `profile`, when the project has it.
+    #[arg(short = 'P', long = "devtui-profile", value_name = "NAME", env = "DEVTUI_PROFILE", add = ArgValueCandidates::new(complete::profiles))]
+    pub devtui_profile: Option<String>,
+    /// Do not ask for confirmation (`confirm: true`).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// One JSON object a line: {command, stream, line} for the output, then {command,
+    /// exit_code}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to complete in.
     pub shell: clap_complete::Shell,
@@ -172,6 +194,7 @@ impl UpArgs {
             default_profile: config.profile.value.clone(),
             timeout: Duration::from_secs(self.timeout),
             services: self.services.clone(),
+            keys: config.keys.map.clone(),
         }
     }
 }
@@ -374,8 +397,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
     let project = cli.project.discovery();
     match cli.command {
         None => {
-            let options = crate::tui::state::Options::from_config(&settings()?);
-            crate::tui::run(&project, options).await
+            let config = settings()?;
+            let options = crate::tui::state::Options::from_config(&config);
+            // As for `devtui run` and the backup commands: DEVTUI_PROFILE, else the config
+            // file's default when this project has it.
+            let named = std::env::var("DEVTUI_PROFILE")
+                .ok()
+                .filter(|p| !p.is_empty());
+            let profile = crate::tui::ProfileChoice {
+                named,
+                default: config.profile.value.clone(),
+            };
+            crate::tui::run(&project, options, profile).await
         }
         Some(Command::Up(args)) => up(&project, &args, &settings()?).await,
         Some(Command::Down(args)) => {
@@ -414,6 +447,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 services: args.services,
             };
             crate::ops::logs::run(&project, options).await
+        }
+        Some(Command::Profiles(args)) => {
+            crate::ops::profiles::run(&project, args.json, &settings()?.keys.map)
+        }
+        Some(Command::Run(args)) => {
+            let config = settings()?;
+            let options = crate::ops::run::RunOptions {
+                name: args.name,
+                profile: args.devtui_profile,
+                default_profile: config.profile.value,
+                json: args.json,
+                keys: config.keys.map,
+            };
+            crate::ops::run::run(&project, options, &prompter(args.yes)).await
         }
         Some(Command::Completions(args)) => complete::registration(args.shell),
         Some(Command::Config(cmd)) => config(cmd).await,
@@ -504,7 +551,13 @@ async fn up(
     let tui = !args.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let code = if tui {
         let options = crate::tui::state::Options::from_config(config);
-        crate::tui::run_with(stack.project.clone(), stack.natives.clone(), options).await
+        crate::tui::run_with(
+            stack.project.clone(),
+            stack.natives.clone(),
+            options,
+            stack.profile.clone(),
+        )
+        .await
     } else {
         stack.foreground().await
     };

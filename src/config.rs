@@ -11,10 +11,11 @@
 //! stats_interval: 1s      # how often CPU and memory figures refresh (1s or more)
 //! profile: native         # devtui profile `up` uses when -P is not given
 //! confirm: true           # ask before restart, stop and rebuild
-//! keys: {}                # reserved for remappable keys (not supported yet)
+//! keys:                   # TUI keys: action name (or run.NAME) -> key(s)
+//!   restart: R
 //! ```
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 use crate::exit::{self, Failure};
+use crate::keymap::{Action, Key, Keymap};
 
 /// Lines kept per service when nothing says otherwise.
 pub const DEFAULT_LOG_LINES: usize = 10_000;
@@ -106,6 +108,52 @@ pub struct Config {
     pub stats_interval: Setting<Duration>,
     pub profile: Setting<Option<String>>,
     pub confirm: Setting<bool>,
+    #[serde(serialize_with = "keys_json")]
+    pub keys: Keys,
+}
+
+/// The TUI's keys in force, and where each binding came from (by action name or `run.NAME`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keys {
+    pub map: Keymap,
+    /// Only the bindings the file made; the others are defaults.
+    pub from_file: BTreeMap<String, Source>,
+}
+
+impl Keys {
+    /// Every binding as the file spells it: actions in their documented order, then the
+    /// file's `run.NAME` ones. Several keys are separated by spaces.
+    pub fn entries(&self) -> Vec<(String, String, Source)> {
+        let spelled = |keys: &[Key]| {
+            keys.iter()
+                .map(Key::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let source = |name: &str| self.from_file.get(name).cloned().unwrap_or(Source::Default);
+        let actions = Action::ALL.iter().map(|a| {
+            (
+                a.name().to_string(),
+                spelled(self.map.keys(*a)),
+                source(a.name()),
+            )
+        });
+        let commands = self.map.commands().iter().map(|(name, key)| {
+            let name = format!("run.{name}");
+            let source = source(&name);
+            (name, key.to_string(), source)
+        });
+        actions.chain(commands).collect()
+    }
+}
+
+fn keys_json<S: serde::Serializer>(keys: &Keys, s: S) -> Result<S::Ok, S::Error> {
+    let map: BTreeMap<String, Setting<String>> = keys
+        .entries()
+        .into_iter()
+        .map(|(name, value, source)| (name, Setting { value, source }))
+        .collect();
+    map.serialize(s)
 }
 
 fn as_humantime<S: serde::Serializer>(d: &Setting<Duration>, s: S) -> Result<S::Ok, S::Error> {
@@ -126,6 +174,7 @@ impl Default for Config {
             stats_interval: Setting::default(DEFAULT_STATS_INTERVAL),
             profile: Setting::default(None),
             confirm: Setting::default(true),
+            keys: Keys::default(),
         }
     }
 }
@@ -139,8 +188,8 @@ struct RawConfig {
     stats_interval: Option<Spanned<String>>,
     profile: Option<Spanned<String>>,
     confirm: Option<Spanned<bool>>,
-    /// Reserved: an empty map is accepted so files can be written for the keymap to come.
-    keys: Option<Spanned<BTreeMap<String, serde::de::IgnoredAny>>>,
+    /// Action name (or `run.NAME`) to key(s).
+    keys: Option<HashMap<Spanned<String>, Spanned<String>>>,
 }
 
 /// A config file devtui cannot use.
@@ -290,15 +339,94 @@ pub fn parse(text: &str, file: &Path) -> Result<Config, Error> {
     if let Some(c) = raw.confirm {
         config.confirm = Setting::from_file(c.value, &c);
     }
-    if let Some(k) = raw.keys
-        && !k.value.is_empty()
-    {
-        return Err(at(
-            &k.referenced,
-            "keys: remapping keys is not supported yet; leave `keys:` empty or remove it".into(),
-        ));
+    if let Some(keys) = raw.keys {
+        config.keys = parse_keys(keys, &at)?;
     }
     Ok(config)
+}
+
+/// The `keys:` section: each entry replaces its action's default keys (freeing them), and no
+/// key may end up with two actions.
+fn parse_keys(
+    keys: HashMap<Spanned<String>, Spanned<String>>,
+    at: &impl Fn(&serde_saphyr::Location, String) -> Error,
+) -> Result<Keys, Error> {
+    // File order, so the first problem in the file is the one reported.
+    let mut entries: Vec<_> = keys.into_iter().collect();
+    entries.sort_by_key(|(name, _)| (name.referenced.line(), name.referenced.column()));
+    let mut out = Keys::default();
+    let mut bound_at: BTreeMap<Action, &Spanned<String>> = BTreeMap::new();
+    for (name, value) in &entries {
+        let mut parsed = Vec::new();
+        for word in value.value.split_whitespace() {
+            let key = Key::parse(word)
+                .map_err(|e| at(&value.referenced, format!("keys.{}: {e}", name.value)))?;
+            parsed.push(key);
+        }
+        if parsed.is_empty() {
+            return Err(at(
+                &value.referenced,
+                format!("keys.{} needs a key, such as R or ctrl-r", name.value),
+            ));
+        }
+        let clash = |e: crate::keymap::Clash| {
+            at(&value.referenced, format!("keys.{}: {}", name.value, e.0))
+        };
+        if let Some(command) = name.value.strip_prefix("run.") {
+            // One character, as the profile's own `key:`.
+            let [key @ Key::Char(_)] = parsed[..] else {
+                return Err(at(
+                    &value.referenced,
+                    format!(
+                        "keys.{}: a profile command takes one character key",
+                        name.value
+                    ),
+                ));
+            };
+            out.map.bind_command(command, key).map_err(clash)?;
+        } else {
+            let Some(action) = Action::by_name(&name.value) else {
+                let names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+                return Err(at(
+                    &name.referenced,
+                    format!(
+                        "unknown action {:?} in keys (actions: {}; run.NAME for a profile command)",
+                        name.value,
+                        names.join(", ")
+                    ),
+                ));
+            };
+            out.map.bind(action, parsed).map_err(clash)?;
+            bound_at.insert(action, value);
+        }
+        out.from_file.insert(
+            name.value.clone(),
+            Source::File {
+                line: value.referenced.line(),
+                column: value.referenced.column(),
+            },
+        );
+    }
+    // A default kept by an action the file left alone, taken by one it remapped.
+    if let Some((a, b, key)) = out.map.first_clash() {
+        let (taker, keeper) = if bound_at.contains_key(&b) {
+            (b, a)
+        } else {
+            (a, b)
+        };
+        if let Some(value) = bound_at.get(&taker) {
+            return Err(at(
+                &value.referenced,
+                format!(
+                    "keys.{}: {key} is already {}'s key (remap {} too to free it)",
+                    taker.name(),
+                    keeper.name(),
+                    keeper.name()
+                ),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// The environment wins over the file: `NO_COLOR` (any non-empty value) and
@@ -363,11 +491,11 @@ impl Config {
             self.confirm.value.to_string(),
             &self.confirm.source,
         );
-        let _ = writeln!(
-            out,
-            "{:<28} # reserved: remappable keys are not supported yet",
-            "keys: {}"
-        );
+        let _ = writeln!(out, "keys:");
+        for (name, value, source) in self.keys.entries() {
+            let entry = format!("  {name}: {value:?}");
+            let _ = writeln!(out, "{entry:<28} # {source}");
+        }
         out
     }
 }
@@ -393,8 +521,13 @@ pub const TEMPLATE: &str = "\
 # Ask before restart, stop and rebuild (in the TUI and the CLI).
 # confirm: true
 
-# Reserved for remappable keys: not supported yet, must stay empty.
-# keys: {}
+# The TUI's keys: an action's name (README, \"Remapping keys\") and its key or keys, separated
+# by spaces. A remapped action loses its default keys, which become free. run.NAME gives a
+# profile command a key. Ctrl-C always quits.
+# keys:
+#   restart: R
+#   down: j down
+#   run.psql: p
 ";
 
 #[cfg(test)]
@@ -465,9 +598,59 @@ mod tests {
         );
         let e = parse_err("log_lines: [\n");
         assert!(e.starts_with("config.yaml:"), "{e}");
-        let e = parse_err("\nkeys:\n  quit: x\n");
+        let e = parse_err("log_lines: [\n");
+        assert!(e.ends_with("fix it with `devtui config edit`"), "{e}");
+    }
+
+    #[test]
+    fn keys_remap_actions_and_free_their_defaults() {
+        let c = parse_ok("keys:\n  restart: R\n  logs_merged: M\n  run.psql: p\n  exec: r\n");
+        let map = &c.keys.map;
+        assert_eq!(map.action(Key::Char('R')), Some(Action::Restart));
+        assert_eq!(map.action(Key::Char('r')), Some(Action::Exec));
+        assert_eq!(map.action(Key::Char('e')), None);
+        assert_eq!(map.action(Key::Char('L')), None);
+        assert_eq!(map.command_key("psql"), Some(Key::Char('p')));
+        assert_eq!(
+            c.keys.from_file.get("restart"),
+            Some(&Source::File {
+                line: 2,
+                column: 12
+            })
+        );
+        let c = parse_ok("keys:\n  down: J down\n  help: \"?\"\n");
+        assert_eq!(c.keys.map.keys(Action::Down), &[Key::Char('J'), Key::Down]);
+    }
+
+    #[test]
+    fn key_errors_name_file_line_and_column() {
+        let e = parse_err("confirm: true\nkeys:\n  restrat: R\n");
         assert!(
-            e.starts_with("config.yaml:3:3: keys: remapping keys is not supported yet"),
+            e.starts_with("config.yaml:3:3: unknown action \"restrat\" in keys"),
+            "{e}"
+        );
+        let e = parse_err("keys:\n  restart: ctrl-rr\n");
+        assert!(
+            e.starts_with("config.yaml:2:12: keys.restart: \"ctrl-rr\" is not a key"),
+            "{e}"
+        );
+        let e = parse_err("keys:\n  quit: ctrl-c\n");
+        assert!(e.contains(":2:9: keys.quit: ctrl-c always quits"), "{e}");
+        // Two remapped actions on one key.
+        let e = parse_err("keys:\n  restart: R\n  exec: R\n");
+        assert!(
+            e.starts_with("config.yaml:3:9: keys.exec: R is already restart's key"),
+            "{e}"
+        );
+        // A remapped action on a key another action still has by default.
+        let e = parse_err("keys:\n  restart: s\n");
+        assert!(
+            e.starts_with("config.yaml:2:12: keys.restart: s is already start_stop's key"),
+            "{e}"
+        );
+        let e = parse_err("keys:\n  restart: s\n  run.psql: s\n");
+        assert!(
+            e.starts_with("config.yaml:3:13: keys.run.psql: s is already"),
             "{e}"
         );
         assert!(e.ends_with("fix it with `devtui config edit`"), "{e}");
@@ -504,5 +687,11 @@ mod tests {
         assert_eq!(again.log_lines.value, 500);
         assert_eq!(again.profile.value.as_deref(), Some("native"));
         assert!(shown.contains("# config file, line 1:12"), "{shown}");
+        let c = parse_ok("keys:\n  restart: R\n  run.psql: p\n");
+        let shown = c.show();
+        assert!(shown.contains("  restart: \"R\""), "{shown}");
+        assert!(shown.contains("  down: \"j down\""), "{shown}");
+        assert!(shown.contains("  help: \"?\""), "{shown}");
+        assert_eq!(parse_ok(&shown).keys.map, c.keys.map);
     }
 }

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod exit;
 pub mod gaian;
 pub mod io;
+pub mod keymap;
 pub mod ops;
 pub mod paths;
 pub mod project;

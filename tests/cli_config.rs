@@ -65,6 +65,22 @@ fn config_path_show_and_the_environment() {
     let text = stdout(&out);
     assert!(text.contains("log_lines: 42"), "{text}");
     assert!(text.contains("environment, DEVTUI_LOG_LINES"), "{text}");
+
+    // The keymap in force: every action, the file's bindings located.
+    write_config(home.path(), "keys:\n  restart: R\n  run.psql: p\n");
+    let out = run(with_config(dir.path(), home.path()).args(["config", "show", "--json"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(json["keys"]["restart"]["value"], "R");
+    assert_eq!(json["keys"]["restart"]["source"]["line"], 2);
+    assert_eq!(json["keys"]["run.psql"]["value"], "p");
+    assert_eq!(json["keys"]["down"]["value"], "j down");
+    assert_eq!(json["keys"]["down"]["source"]["from"], "default");
+    let out = run(with_config(dir.path(), home.path()).args(["config", "show"]));
+    let text = stdout(&out);
+    assert!(text.contains("  restart: \"R\""), "{text}");
+    assert!(text.contains("  quit: \"q\""), "{text}");
+    assert!(text.contains("  run.psql: \"p\""), "{text}");
 }
 
 #[test]
@@ -89,13 +105,18 @@ fn a_broken_config_names_file_line_and_column_and_stops_every_command() {
         );
         assert!(!stderr(&out).contains("panicked"));
     }
-    // Not a YAML mapping, an unknown key, a keymap (reserved, not supported yet).
+    // Not a YAML mapping, an unknown key, an unknown action, a bad key, a clash.
     for (text, at) in [
         ("log_lines: [1,\n", ":"),
         ("confirm: true\nlog_line: 3\n", ":2:1: "),
+        ("keys:\n  restrat: R\n", ":2:3: unknown action \"restrat\""),
         (
-            "keys:\n  quit: x\n",
-            ":2:3: keys: remapping keys is not supported yet",
+            "keys:\n  restart: hyper-r\n",
+            ":2:12: keys.restart: \"hyper-r\" is not a key",
+        ),
+        (
+            "keys:\n  restart: R\n  exec: R\n",
+            ":3:9: keys.exec: R is already restart's key",
         ),
     ] {
         write_config(home.path(), text);

@@ -475,7 +475,7 @@ fn profile_errors_name_the_file_and_what_exists() {
     let (code, _, err) = up("nosuch");
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("no devtui profile \"nosuch\"") && err.contains("profiles there: native"),
+        err.contains("no devtui profile \"nosuch\"") && err.contains("profiles there: dev, native"),
         "{err}"
     );
 

@@ -83,6 +83,22 @@ fn typed_project(words: &[OsString]) -> Discovery {
     discovery
 }
 
+/// The devtui profile the line being completed names (`-P`, `--devtui-profile`).
+fn typed_profile(words: &[OsString]) -> Option<String> {
+    let mut words = words.iter().filter_map(|w| w.to_str());
+    let mut found = None;
+    while let Some(word) = words.next() {
+        match word.split_once('=') {
+            Some(("--devtui-profile", value)) => found = Some(value.to_string()),
+            _ if word == "-P" || word == "--devtui-profile" => {
+                found = words.next().map(str::to_string)
+            }
+            _ => {}
+        }
+    }
+    found.filter(|p| !p.is_empty())
+}
+
 /// The words of the line being completed (after the `--` the registration script passes).
 fn typed_words() -> Vec<OsString> {
     std::env::args_os()
@@ -137,6 +153,30 @@ pub fn profiles() -> Vec<CompletionCandidate> {
     names.into_iter().map(CompletionCandidate::new).collect()
 }
 
+/// The custom command names of the profile the line names (else DEVTUI_PROFILE, else the
+/// config file's default), for `devtui run`.
+pub fn commands() -> Vec<CompletionCandidate> {
+    let words = typed_words();
+    let Ok(loc) = crate::project::discover(&typed_project(&words)) else {
+        return Vec::new();
+    };
+    let named = typed_profile(&words).or_else(|| std::env::var("DEVTUI_PROFILE").ok());
+    let config = crate::config::load().unwrap_or_default();
+    let Ok(Some(profile)) = crate::ops::run::chosen_profile(
+        &loc,
+        named.as_deref(),
+        config.profile.value.as_deref(),
+        &config.keys.map,
+    ) else {
+        return Vec::new();
+    };
+    profile
+        .commands
+        .into_iter()
+        .map(|c| CompletionCandidate::new(c.name))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +202,13 @@ mod tests {
             vec![std::path::PathBuf::from("a.yaml"), "b.yaml".into()]
         );
         assert_eq!(d.project_name.as_deref(), Some("shop"));
+        assert_eq!(typed_profile(&words), None);
+        let words: Vec<OsString> = ["devtui", "run", "-P", "dev", ""]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(typed_profile(&words).as_deref(), Some("dev"));
+        let words = [OsString::from("run"), "--devtui-profile=x.yaml".into()];
+        assert_eq!(typed_profile(&words).as_deref(), Some("x.yaml"));
     }
 }

@@ -56,8 +56,10 @@ pub async fn interactive(
     docker: &Docker,
     container_id: &ContainerId,
     cmd: Vec<String>,
+    mut env: Vec<String>,
 ) -> Result<Option<i64>, Error> {
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
+    env.push(format!("TERM={term}"));
     let exec = docker
         .create_exec(
             container_id.as_str(),
@@ -66,7 +68,7 @@ pub async fn interactive(
                 attach_stdout: Some(true),
                 attach_stderr: Some(true),
                 tty: Some(true),
-                env: Some(vec![format!("TERM={term}")]),
+                env: Some(env),
                 cmd: Some(cmd),
                 ..Default::default()
             },
@@ -220,6 +222,52 @@ pub async fn run(
     err.flush().await?;
     if let Some(feeder) = feeder {
         feeder.abort();
+    }
+    Ok(docker.inspect_exec(&exec.id).await?.exit_code)
+}
+
+/// Which of a command's outputs a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Stdout,
+    Stderr,
+}
+
+/// Runs `cmd` with `env` (`KEY=VALUE`), no input and no TTY, handing each chunk of its output
+/// to `on_output` as it arrives. Returns the exit code.
+pub async fn stream(
+    docker: &Docker,
+    container_id: &ContainerId,
+    cmd: Vec<String>,
+    env: Vec<String>,
+    mut on_output: impl FnMut(Output, &[u8]),
+) -> Result<Option<i64>, Error> {
+    let exec = docker
+        .create_exec(
+            container_id.as_str(),
+            CreateExecOptions {
+                attach_stdin: Some(false),
+                attach_stdout: Some(true),
+                attach_stderr: Some(true),
+                tty: Some(false),
+                cmd: Some(cmd),
+                env: Some(env),
+                ..Default::default()
+            },
+        )
+        .await?;
+    let StartExecResults::Attached { mut output, .. } = docker.start_exec(&exec.id, None).await?
+    else {
+        return Ok(None);
+    };
+    while let Some(chunk) = output.next().await {
+        match chunk? {
+            LogOutput::StdErr { message } => on_output(Output::Stderr, &message),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                on_output(Output::Stdout, &message)
+            }
+            LogOutput::StdIn { .. } => {}
+        }
     }
     Ok(docker.inspect_exec(&exec.id).await?.exit_code)
 }

@@ -64,7 +64,7 @@ pub async fn run(project: &Discovery, service: &str, command: Vec<String>) -> an
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let code = if tty {
         ratatui::crossterm::terminal::enable_raw_mode()?;
-        let result = exec::interactive(&docker, &container, cmd).await;
+        let result = exec::interactive(&docker, &container, cmd, Vec::new()).await;
         let _ = ratatui::crossterm::terminal::disable_raw_mode();
         result
     } else {

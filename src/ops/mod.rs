@@ -8,6 +8,8 @@ pub mod down;
 pub mod exec;
 pub mod logs;
 pub mod preflight;
+pub mod profiles;
+pub mod run;
 pub mod scale;
 pub mod status;
 pub mod up;

@@ -41,6 +41,8 @@ pub struct UpOptions {
     pub timeout: Duration,
     /// Services to start (none: all the active profiles enable).
     pub services: Vec<String>,
+    /// The TUI's keys in force: the profile's command keys are checked against them.
+    pub keys: crate::keymap::Keymap,
 }
 
 /// A stack `up` brought up: the project, and the native services this devtui now runs
@@ -48,6 +50,8 @@ pub struct UpOptions {
 pub struct Stack {
     pub project: Project,
     pub natives: Vec<Arc<Native>>,
+    /// The devtui profile in force (a name or a path), for the TUI that follows.
+    pub profile: Option<String>,
     /// Answers other devtui commands about the native services while it lives.
     control: Option<crate::supervisor::control::Server>,
 }
@@ -93,7 +97,9 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
         .clone()
         .or_else(|| default_profile(&loc, up.default_profile.as_deref()?));
     let profile = match chosen.as_deref() {
-        Some(name) => Some(project::profile::load(&loc, name).map_err(profile_failure)?),
+        Some(name) => {
+            Some(project::profile::load(&loc, name, Some(&up.keys)).map_err(profile_failure)?)
+        }
         None => None,
     };
     let project = project::load_at(&loc, &up.compose_profiles)
@@ -166,6 +172,7 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
     Ok(Stack {
         project,
         natives: running,
+        profile: chosen,
         control,
     })
 }

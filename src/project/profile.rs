@@ -1,46 +1,92 @@
 //! devtui profiles: named choices about how a stack runs, one YAML file each.
 //!
 //! ```yaml
-//! # profiles/native.yaml
+//! # profiles/dev.yaml
+//! description: Gaian native, with shortcuts   # one line, shown by `devtui profiles`
+//! extends: native   # another profile of this directory; this file's keys win
 //! native: [gaian]   # run these natively (see `x-devtui.native` in the compose file)
 //! backups:           # where `devtui backup` writes and how many it keeps
 //!   dir: ../backups  # relative to the compose file's directory
 //!   keep: 10         # the newest N per service (default 10)
 //!   keep_days: 14    # and any younger than N days
+//! commands:          # custom commands: `devtui run NAME`, a key and `:run NAME` in the TUI
+//!   - {name: psql, key: P, run: [psql, -U, gaian, gaian], service: postgres}
 //! ```
 //!
 //! The bundled stack's profiles are in `profiles/` of the checkout (and written beside the
 //! materialised stack); another project keeps them in `.devtui/profiles/` next to its compose
 //! file. A path (`-P ./my.yaml`) names a file directly.
 
+mod command;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+pub use self::command::CustomCommand;
+use self::command::RawCommand;
 use super::native::NativeService;
 use super::{Location, Origin, Project};
+use crate::keymap::Keymap;
 
 /// The bundled profiles, built into the binary.
-pub const BUNDLED: &[(&str, &str)] = &[("native.yaml", include_str!("../../profiles/native.yaml"))];
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("native.yaml", include_str!("../../profiles/native.yaml")),
+    ("dev.yaml", include_str!("../../profiles/dev.yaml")),
+];
 
-/// A loaded profile.
+/// A loaded profile, its `extends:` chain merged in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Profile {
     pub name: String,
     pub file: PathBuf,
-    native: Vec<Spanned<String>>,
+    /// What the profile is for, in one line (its own: a child does not inherit it).
+    pub description: Option<String>,
+    /// The profile this one extends, as written.
+    pub extends: Option<String>,
+    native: Vec<Located<String>>,
     /// The `backups:` section, if the profile has one.
     pub backups: Option<BackupSettings>,
+    /// Custom commands, the parent's first; a child's command replaces its parent's of the
+    /// same name.
+    pub commands: Vec<CustomCommand>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A value with the file, line and column it was written at: after `extends:` merges files,
+/// an error must still name the right one.
+#[derive(Debug, Clone, PartialEq)]
+struct Located<T> {
+    value: T,
+    file: PathBuf,
+    line: u64,
+    column: u64,
+}
+
+impl<T: Clone> Located<T> {
+    fn new(spanned: &Spanned<T>, file: &Path) -> Self {
+        Self {
+            value: spanned.value.clone(),
+            file: file.to_path_buf(),
+            line: spanned.referenced.line(),
+            column: spanned.referenced.column(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawProfile {
     #[serde(default)]
-    native: Vec<Spanned<String>>,
+    description: Option<Spanned<String>>,
+    #[serde(default)]
+    extends: Option<Spanned<String>>,
+    #[serde(default)]
+    native: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     backups: Option<BackupSettings>,
+    #[serde(default)]
+    commands: Option<Vec<RawCommand>>,
 }
 
 /// A profile's `backups:` section: where backups go and how many are kept.
@@ -78,6 +124,18 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// An error at the place `at` was written in `file`.
+    fn at<T>(file: &Path, at: &Spanned<T>, message: impl Into<String>) -> Error {
+        Error::Invalid {
+            file: file.to_path_buf(),
+            line: at.referenced.line(),
+            column: at.referenced.column(),
+            message: message.into(),
+        }
+    }
+}
+
 /// Where a project's profiles live.
 pub fn dir(loc: &Location) -> PathBuf {
     match loc.origin {
@@ -91,35 +149,125 @@ pub fn dir(loc: &Location) -> PathBuf {
     }
 }
 
-/// Loads profile `name` (a name in the project's profile directory, or a path to a file).
-pub fn load(loc: &Location, name: &str) -> Result<Profile, Error> {
+/// Loads profile `name` (a name in the project's profile directory, or a path to a file),
+/// with the profiles it extends. `keys` are the TUI's keys in force: a command may not take
+/// one, and the config file's `run.NAME` keys replace the profile's own. `None` for a caller
+/// that uses no key (backups): a clash with the TUI's keys does not stop it.
+pub fn load(loc: &Location, name: &str, keys: Option<&Keymap>) -> Result<Profile, Error> {
     let by_path = name.contains('/') || name.ends_with(".yaml") || name.ends_with(".yml");
     let file = if by_path {
         PathBuf::from(name)
     } else {
         dir(loc).join(format!("{name}.yaml"))
     };
-    let text = match std::fs::read_to_string(&file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !by_path => {
-            return Err(Error::Unknown {
-                name: name.to_string(),
-                dir: dir(loc),
-                known: known(&dir(loc)),
-            });
-        }
-        Err(source) => return Err(Error::Read { file, source }),
-    };
-    parse(&text, &file, name)
+    match read_file(&file)? {
+        Some(text) => resolve(&text, &file, name, &read_file, keys),
+        None if by_path => Err(Error::Read {
+            file,
+            source: std::io::ErrorKind::NotFound.into(),
+        }),
+        None => Err(Error::Unknown {
+            name: name.to_string(),
+            dir: dir(loc),
+            known: known(&dir(loc)),
+        }),
+    }
 }
 
-/// Parses a profile's text; `file` names it in errors.
+/// Parses a profile's text; `file` names it in errors and its directory holds the profiles it
+/// extends. Its keys are checked against the TUI's default keys.
 pub fn parse(text: &str, file: &Path, name: &str) -> Result<Profile, Error> {
-    let raw: RawProfile = if text.trim().is_empty() {
-        RawProfile {
-            native: Vec::new(),
-            backups: None,
+    parse_with(text, file, name, &Keymap::default())
+}
+
+/// As `parse`, with the TUI's keys in force.
+pub fn parse_with(text: &str, file: &Path, name: &str, keys: &Keymap) -> Result<Profile, Error> {
+    resolve(text, file, name, &read_file, Some(keys))
+}
+
+/// A profile file's text; `None` when there is no such file.
+fn read_file(file: &Path) -> Result<Option<String>, Error> {
+    match std::fs::read_to_string(file) {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read {
+            file: file.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A file's text, `None` when there is no such file.
+type Read<'a> = dyn Fn(&Path) -> Result<Option<String>, Error> + 'a;
+
+/// Parses `text` and the chain of profiles it extends (read through `read`), then merges
+/// them, the child's keys winning.
+fn resolve(
+    text: &str,
+    file: &Path,
+    name: &str,
+    read: &Read<'_>,
+    keys: Option<&Keymap>,
+) -> Result<Profile, Error> {
+    let mut chain: Vec<(PathBuf, RawProfile)> = Vec::new();
+    let mut text = text.to_string();
+    let mut file = file.to_path_buf();
+    loop {
+        let raw = parse_one(&text, &file)?;
+        let parent = raw.extends.clone();
+        chain.push((file.clone(), raw));
+        let Some(parent) = parent else { break };
+        let bad = |message: String| Err(Error::at(&file, &parent, message));
+        let valid = !parent.value.is_empty()
+            && !parent.value.contains(['/', '\\'])
+            && !parent.value.ends_with(".yaml");
+        if !valid {
+            return bad(format!(
+                "extends: {:?} must name another profile of this directory (NAME for NAME.yaml)",
+                parent.value
+            ));
         }
+        let here = file.parent().unwrap_or(Path::new("."));
+        let next = here.join(format!("{}.yaml", parent.value));
+        if chain.iter().any(|(f, _)| same_file(f, &next)) {
+            let names: Vec<String> = chain
+                .iter()
+                .map(|(f, _)| stem(f))
+                .chain([parent.value.clone()])
+                .collect();
+            return bad(format!("extends makes a cycle: {}", names.join(" → ")));
+        }
+        match read(&next)? {
+            Some(t) => text = t,
+            None => {
+                return bad(format!(
+                    "extends {:?}: no such profile in {} (profiles there: {})",
+                    parent.value,
+                    here.display(),
+                    known(here)
+                ));
+            }
+        }
+        file = next;
+    }
+    merge(name, chain, keys)
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    canon(a) == canon(b)
+}
+
+fn stem(file: &Path) -> String {
+    file.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Parses one file and checks what can be checked within it.
+fn parse_one(text: &str, file: &Path) -> Result<RawProfile, Error> {
+    let raw: RawProfile = if text.trim().is_empty() {
+        RawProfile::default()
     } else {
         serde_saphyr::from_str(text).map_err(|e| {
             let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
@@ -140,19 +288,68 @@ pub fn parse(text: &str, file: &Path, name: &str) -> Result<Profile, Error> {
     if let Some(keep) = raw.backups.as_ref().and_then(|b| b.keep.as_ref())
         && keep.value == 0
     {
-        return Err(Error::Invalid {
-            file: file.to_path_buf(),
-            line: keep.referenced.line(),
-            column: keep.referenced.column(),
-            message: "backups.keep must be at least 1 (the newest backup is always kept)".into(),
-        });
+        return Err(Error::at(
+            file,
+            keep,
+            "backups.keep must be at least 1 (the newest backup is always kept)",
+        ));
     }
-    Ok(Profile {
+    if let Some(d) = &raw.description
+        && (d.value.contains('\n') || d.value.trim().is_empty())
+    {
+        return Err(Error::at(
+            file,
+            d,
+            "description must be one line of text (`devtui profiles` lists it)",
+        ));
+    }
+    command::check(raw.commands.as_deref().unwrap_or_default(), file)?;
+    Ok(raw)
+}
+
+/// Merges a chain (the profile first, its furthest ancestor last): each key the child sets
+/// replaces its parent's; commands merge by name.
+fn merge(
+    name: &str,
+    chain: Vec<(PathBuf, RawProfile)>,
+    keys: Option<&Keymap>,
+) -> Result<Profile, Error> {
+    let Some((file, own)) = chain.first() else {
+        return Err(Error::Invalid {
+            file: PathBuf::new(),
+            line: 1,
+            column: 1,
+            message: "empty profile chain".into(),
+        });
+    };
+    let mut profile = Profile {
         name: name.to_string(),
-        file: file.to_path_buf(),
-        native: raw.native,
-        backups: raw.backups,
-    })
+        file: file.clone(),
+        description: own.description.as_ref().map(|d| d.value.trim().to_string()),
+        extends: own.extends.as_ref().map(|e| e.value.clone()),
+        native: Vec::new(),
+        backups: None,
+        commands: Vec::new(),
+    };
+    let mut commands: Vec<(CustomCommand, PathBuf, &RawCommand)> = Vec::new();
+    for (file, raw) in chain.iter().rev() {
+        if let Some(native) = &raw.native {
+            profile.native = native.iter().map(|n| Located::new(n, file)).collect();
+        }
+        if let Some(backups) = &raw.backups {
+            profile.backups = Some(backups.clone());
+        }
+        for raw_cmd in raw.commands.iter().flatten() {
+            let cmd = raw_cmd.to_command();
+            match commands.iter_mut().find(|(c, _, _)| c.name == cmd.name) {
+                Some(slot) => *slot = (cmd, file.clone(), raw_cmd),
+                None => commands.push((cmd, file.clone(), raw_cmd)),
+            }
+        }
+    }
+    command::check_keys(&mut commands, keys)?;
+    profile.commands = commands.into_iter().map(|(c, _, _)| c).collect();
+    Ok(profile)
 }
 
 fn known(dir: &Path) -> String {
@@ -176,6 +373,11 @@ fn known(dir: &Path) -> String {
 }
 
 impl Profile {
+    /// The custom command called `name`.
+    pub fn command(&self, name: &str) -> Option<&CustomCommand> {
+        self.commands.iter().find(|c| c.name == name)
+    }
+
     /// The native services this profile runs, checked against what the project declares.
     pub fn natives(&self, project: &Project) -> Result<Vec<NativeService>, Error> {
         self.native
@@ -190,9 +392,9 @@ impl Profile {
                         let declared: Vec<&str> =
                             project.natives.iter().map(|n| n.name.as_str()).collect();
                         Error::Invalid {
-                            file: self.file.clone(),
-                            line: name.referenced.line(),
-                            column: name.referenced.column(),
+                            file: name.file.clone(),
+                            line: name.line,
+                            column: name.column,
                             message: format!(
                                 "{:?} has no native definition (x-devtui.native in the compose file declares: {})",
                                 name.value,
@@ -241,9 +443,206 @@ mod tests {
     }
 
     #[test]
-    fn bundled_profiles_parse() {
+    fn bundled_profiles_parse_with_their_parents() {
+        let bundled = |f: &Path| {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            Ok(BUNDLED
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, t)| t.to_string()))
+        };
         for (file, text) in BUNDLED {
-            parse(text, Path::new(file), file).expect(file);
+            let p = resolve(text, Path::new(file), file, &bundled, None).expect(file);
+            assert!(p.description.is_some(), "{file} has no description");
+        }
+        let dev = BUNDLED.iter().find(|(n, _)| *n == "dev.yaml").expect("dev");
+        let dev = resolve(dev.1, Path::new("dev.yaml"), "dev", &bundled, None).expect("dev");
+        assert_eq!(dev.extends.as_deref(), Some("native"));
+        assert_eq!(dev.native.len(), 1, "native inherited from native.yaml");
+        let psql = dev.command("psql").expect("psql");
+        assert_eq!(psql.service.as_deref(), Some("postgres"));
+        assert_eq!(psql.key, Some('P'));
+    }
+
+    /// Writes `files` (name, text) into a fresh directory.
+    fn profiles(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).expect("write");
+        }
+        dir
+    }
+
+    fn load_in(dir: &Path, name: &str) -> Result<Profile, Error> {
+        let file = dir.join(format!("{name}.yaml"));
+        let text = std::fs::read_to_string(&file).expect("read");
+        parse(&text, &file, name)
+    }
+
+    #[test]
+    fn extends_merges_with_the_child_winning() {
+        let dir = profiles(&[
+            (
+                "base.yaml",
+                "description: base\nnative: [gaian]\nbackups: {keep: 3}\ncommands:\n  - {name: a, run: [echo, parent-a], key: A}\n  - {name: b, run: [echo, b]}\n",
+            ),
+            (
+                "child.yaml",
+                "extends: base\nbackups: {keep: 5}\ncommands:\n  - {name: a, run: [echo, child-a], service: postgres}\n  - {name: c, run: [echo, c], confirm: true, env: {X: y}}\n",
+            ),
+        ]);
+        let p = load_in(dir.path(), "child").expect("valid");
+        assert_eq!(p.description, None, "a description is not inherited");
+        assert_eq!(p.native.len(), 1);
+        assert_eq!(p.native[0].file, dir.path().join("base.yaml"));
+        assert_eq!(
+            p.backups
+                .as_ref()
+                .and_then(|b| b.keep.as_ref())
+                .map(|k| k.value),
+            Some(5)
+        );
+        let names: Vec<&str> = p.commands.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let a = p.command("a").expect("a");
+        assert_eq!(a.run, ["echo", "child-a"]);
+        assert_eq!(
+            a.key, None,
+            "the child's command replaces the parent's whole"
+        );
+        assert_eq!(a.place(), "postgres");
+        let c = p.command("c").expect("c");
+        assert!(c.confirm);
+        assert_eq!(c.env.get("X").map(String::as_str), Some("y"));
+    }
+
+    #[test]
+    fn extends_cycles_and_unknown_parents_are_located() {
+        let dir = profiles(&[
+            ("a.yaml", "description: a\nextends: b\n"),
+            ("b.yaml", "native: []\nextends: a\n"),
+            ("orphan.yaml", "\n\nextends: nosuch\n"),
+            ("self.yaml", "extends: self\n"),
+        ]);
+        let e = load_in(dir.path(), "a").expect_err("cycle").to_string();
+        let b = dir.path().join("b.yaml");
+        assert!(e.starts_with(&format!("{}:2:10: ", b.display())), "{e}");
+        assert!(e.contains("a → b → a"), "{e}");
+        let e = load_in(dir.path(), "self").expect_err("cycle").to_string();
+        assert!(e.contains(":1:10: ") && e.contains("self → self"), "{e}");
+        let e = load_in(dir.path(), "orphan")
+            .expect_err("unknown")
+            .to_string();
+        assert!(e.contains("orphan.yaml:3:10: "), "{e}");
+        assert!(
+            e.contains("\"nosuch\"") && e.contains("a, b, orphan, self"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn command_keys_may_not_be_built_in_or_taken() {
+        let text = "commands:\n  - name: psql\n    key: q\n    run: [psql]\n";
+        let e = parse(text, Path::new("p.yaml"), "p")
+            .expect_err("clash")
+            .to_string();
+        assert!(e.starts_with("p.yaml:3:10: "), "{e}");
+        assert!(e.contains("built-in TUI key"), "{e}");
+        let e = parse(
+            "commands:\n  - {name: a, key: PP, run: [x]}\n",
+            Path::new("p.yaml"),
+            "p",
+        )
+        .expect_err("two characters");
+        assert!(e.to_string().contains("one character"), "{e}");
+        let dir = profiles(&[
+            ("base.yaml", "commands:\n  - {name: a, key: P, run: [x]}\n"),
+            (
+                "child.yaml",
+                "extends: base\ncommands:\n  - {name: b, key: P, run: [y]}\n",
+            ),
+        ]);
+        let e = load_in(dir.path(), "child").expect_err("taken").to_string();
+        assert!(e.contains("child.yaml:3:"), "{e}");
+        assert!(e.contains("already command \"a\"'s"), "{e}");
+    }
+
+    #[test]
+    fn command_keys_follow_the_keymap_in_force() {
+        let mut keys = Keymap::default();
+        keys.bind(
+            crate::keymap::Action::Restart,
+            vec![crate::keymap::Key::Char('R')],
+        )
+        .expect("free");
+        keys.bind_command("shell", crate::keymap::Key::Char('Z'))
+            .expect("free");
+        let text = "commands:\n  - {name: psql, key: r, run: [psql]}\n  - {name: shell, key: r, run: [sh]}\n";
+        let file = Path::new("p.yaml");
+        // `r` is restart's by default, free once restart moves; run.shell moves shell off it.
+        let e = resolve(text, file, "p", &read_file, Some(&Keymap::default()))
+            .expect_err("built-in")
+            .to_string();
+        assert!(e.contains("built-in TUI key"), "{e}");
+        let p = resolve(text, file, "p", &read_file, Some(&keys)).expect("free");
+        assert_eq!(p.commands[0].key, Some('r'));
+        assert_eq!(p.commands[1].key, Some('Z'));
+        // A key the file took is the TUI's: the profile may not bind it.
+        let e = resolve(
+            "commands:\n  - {name: psql, key: R, run: [psql]}\n",
+            file,
+            "p",
+            &read_file,
+            Some(&keys),
+        )
+        .expect_err("remapped restart")
+        .to_string();
+        assert!(
+            e.starts_with("p.yaml:2:23: ") && e.contains("built-in TUI key"),
+            "{e}"
+        );
+        let e = resolve(
+            "commands:\n  - {name: psql, key: Z, run: [psql]}\n  - {name: shell, run: [sh]}\n",
+            file,
+            "p",
+            &read_file,
+            Some(&keys),
+        )
+        .expect_err("run.shell's key")
+        .to_string();
+        assert!(e.contains("already command \"shell\"'s"), "{e}");
+    }
+
+    #[test]
+    fn commands_are_checked_where_they_are_written() {
+        let cases = [
+            (
+                "commands:\n  - {name: a, run: [x], shell: bash}\n",
+                "p.yaml:2:",
+                "shell",
+            ),
+            (
+                "commands:\n  - {name: a, run: []}\n",
+                "p.yaml:2:",
+                "needs a program",
+            ),
+            (
+                "commands:\n  - {name: 'a b', run: [x]}\n",
+                "p.yaml:2:",
+                "letters",
+            ),
+            (
+                "commands:\n  - {name: a, run: [x]}\n  - {name: a, run: [y]}\n",
+                "p.yaml:3:",
+                "second command",
+            ),
+            ("description: |\n  two\n  lines\n", "p.yaml:2:", "one line"),
+        ];
+        for (text, at, what) in cases {
+            let e = parse(text, Path::new("p.yaml"), "p")
+                .expect_err(text)
+                .to_string();
+            assert!(e.starts_with(at) && e.contains(what), "{text:?}: {e}");
         }
     }
 }

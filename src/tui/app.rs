@@ -100,12 +100,31 @@ impl Watcher {
 
 /// Opens the TUI until the user quits (or a signal ends it). `natives` are the native
 /// services devtui supervises; they keep running when the TUI ends (the caller stops them).
-pub async fn run(start: Start, natives: Vec<Arc<Native>>, options: Options) -> anyhow::Result<i32> {
+/// `profile` (a name or a path) gives the custom commands and the backups settings.
+pub async fn run(
+    start: Start,
+    natives: Vec<Arc<Native>>,
+    options: Options,
+    profile: Option<String>,
+) -> anyhow::Result<i32> {
     init_logging();
     let root = CancellationToken::new();
     let (tx, mut rx) = mpsc::channel(CHANNEL_BOUND);
     let (stats_tx, mut stats_rx) = mpsc::channel(STATS_BOUND);
     let mut loaded = None;
+    let location = match &start {
+        Start::Loaded(project) => project.location(),
+        Start::Located(location) => location.clone(),
+    };
+    // Read now, so the first frame's help and keys know the commands; a broken profile is
+    // a toast, not the end of the TUI.
+    let commands = match &profile {
+        Some(name) => crate::project::profile::load(&location, name, Some(&options.keys))
+            .map(|p| p.commands)
+            .map_err(|e| e.to_string()),
+        None => Ok(Vec::new()),
+    };
+    let _ = tx.try_send(Msg::Commands(commands));
     let (name, services, compose, model) = match start {
         Start::Loaded(project) => {
             let services = project.services.iter().map(|s| s.name.clone()).collect();
@@ -137,6 +156,8 @@ pub async fn run(start: Start, natives: Vec<Arc<Native>>, options: Options) -> a
         natives,
     };
     let mut runner = Runner::new(target, tx, stats_tx, root.clone());
+    runner.profile = profile;
+    runner.working_dir = location.working_dir.clone();
     if let Some(project) = loaded {
         runner.set_project(project);
     }
@@ -411,7 +432,7 @@ async fn shell(
     print!("\x1b[2J\x1b[H devtui: shell in {service}; type `exit` to return\r\n");
     let _ = std::io::stdout().flush();
     let cmd = exec::default_command(&docker, container_id).await;
-    let result = exec::interactive(&docker, container_id, cmd)
+    let result = exec::interactive(&docker, container_id, cmd, Vec::new())
         .await
         .map_err(|e| e.to_string());
     term.resume().map_err(|e| e.to_string())?;

@@ -29,6 +29,8 @@ pub enum Command {
     Restore(Option<String>, Option<String>),
     /// Reset a service (confirmed, naming its volumes).
     Reset(Option<String>),
+    /// Run the profile's custom command of this name.
+    Run(String),
 }
 
 /// Command names, for completion and `:help`; aliases after the name.
@@ -56,6 +58,7 @@ pub const COMMANDS: &[(&str, &[&str], &str)] = &[
         &[],
         "[SERVICE]  delete its volumes, recreate (confirm)",
     ),
+    ("run", &[], "NAME  a custom command of the devtui profile"),
     ("search", &[], "REGEX  search the log pane"),
     ("filter", &[], "REGEX  show matching lines only"),
     ("save", &[], "save the log pane's lines"),
@@ -118,6 +121,11 @@ pub fn parse(line: &str, services: &[String]) -> Result<Command, String> {
             _ => one_service(&rest).map(|s| Command::Restore(s, None)),
         },
         Some("reset") => one_service(&rest).map(Command::Reset),
+        // The name is checked against the profile's commands where they are known.
+        Some("run") => match rest.as_slice() {
+            [name] => Ok(Command::Run(name.clone())),
+            _ => Err("run takes a command's name (:help lists them)".into()),
+        },
         _ if rest.is_empty() && services.iter().any(|s| s == first) => {
             Ok(Command::Select(first.to_string()))
         }
@@ -139,6 +147,11 @@ fn known(service: &str, services: &[String]) -> Result<String, String> {
 /// Completes the word being typed: a command or service name first, a service after a
 /// command. Returns the new line and, when the word is still ambiguous, the candidates.
 pub fn complete(line: &str, services: &[String]) -> (String, Vec<String>) {
+    complete_with(line, services, &[])
+}
+
+/// `complete`, with the profile's custom commands completed after `run`.
+pub fn complete_with(line: &str, services: &[String], custom: &[String]) -> (String, Vec<String>) {
     let start = line.rfind(' ').map_or(0, |i| i + 1);
     let (head, word) = line.split_at(start);
     let candidates: Vec<String> = if head.trim().is_empty() {
@@ -147,6 +160,12 @@ pub fn complete(line: &str, services: &[String]) -> (String, Vec<String>) {
             .map(|(name, _, _)| name.to_string())
             .chain(services.iter().cloned())
             .filter(|c| c.starts_with(word))
+            .collect()
+    } else if head.trim() == "run" {
+        custom
+            .iter()
+            .filter(|c| c.starts_with(word))
+            .cloned()
             .collect()
     } else {
         let mut names: Vec<String> = services.to_vec();
@@ -232,5 +251,10 @@ mod tests {
         assert_eq!(complete("sta", &s).0, "start ");
         assert_eq!(complete("logs a", &s).1, ["api", "all"]);
         assert_eq!(complete("zzz", &s), ("zzz".into(), vec![]));
+        let custom = ["psql", "seed", "tables"].map(String::from);
+        assert_eq!(complete_with("run ps", &s, &custom).0, "run psql ");
+        assert_eq!(complete_with("run ", &s, &custom).1, custom);
+        assert_eq!(parse("run seed", &s), Ok(Command::Run("seed".into())));
+        assert!(parse("run", &s).is_err());
     }
 }

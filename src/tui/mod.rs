@@ -23,8 +23,20 @@ use std::io::IsTerminal;
 use crate::exit::Failure;
 use crate::project::Discovery;
 
+/// Which devtui profile the TUI uses (its custom commands, its `backups:` section): the one
+/// named, else the default when the project has it.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChoice {
+    pub named: Option<String>,
+    pub default: Option<String>,
+}
+
 /// `devtui` with no subcommand: the TUI on the discovered project.
-pub async fn run(args: &Discovery, options: state::Options) -> anyhow::Result<i32> {
+pub async fn run(
+    args: &Discovery,
+    options: state::Options,
+    profile: ProfileChoice,
+) -> anyhow::Result<i32> {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         return Err(Failure::usage(
             "the TUI needs a terminal; in scripts use `devtui status` (or `--json`)",
@@ -35,15 +47,21 @@ pub async fn run(args: &Discovery, options: state::Options) -> anyhow::Result<i3
     // project's name and the engine's containers, and the model (dependency order, services
     // without containers) follows. A compose file that does not parse still fails as usual.
     let location = crate::project::discover(args).map_err(Failure::from)?;
-    app::run(app::Start::Located(location), Vec::new(), options).await
+    let profile = crate::ops::run::choose(
+        &location,
+        profile.named.as_deref(),
+        profile.default.as_deref(),
+    );
+    app::run(app::Start::Located(location), Vec::new(), options, profile).await
 }
 
 /// The TUI on an already loaded project (what `devtui up` opens once the stack is up), with
-/// the native services `up` started.
+/// the native services `up` started and the devtui profile it used.
 pub async fn run_with(
     project: crate::project::Project,
     natives: Vec<std::sync::Arc<crate::supervisor::observe::Native>>,
     options: state::Options,
+    profile: Option<String>,
 ) -> anyhow::Result<i32> {
-    app::run(app::Start::Loaded(project), natives, options).await
+    app::run(app::Start::Loaded(project), natives, options, profile).await
 }

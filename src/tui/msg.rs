@@ -9,7 +9,9 @@ use crate::engine::{EngineUpdate, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backup::Report;
 use crate::ops::backup::store::Entry;
+use crate::ops::run::Output;
 use crate::project::env::Secrets;
+use crate::project::profile::CustomCommand;
 
 /// Everything that can change the TUI's state, from any source.
 #[derive(Debug, Clone)]
@@ -62,6 +64,19 @@ pub enum Msg {
     },
     /// Something was written to disk (saved logs).
     Saved(Result<String, String>),
+    /// The devtui profile's custom commands, or why the profile could not be read.
+    Commands(Result<Vec<CustomCommand>, String>),
+    /// A line of a custom command's output.
+    CommandOutput {
+        name: String,
+        stream: Output,
+        line: String,
+    },
+    /// A custom command ended: its exit code, or why it could not run.
+    CommandDone {
+        name: String,
+        result: Result<i32, String>,
+    },
     /// A service's backups, newest first.
     BackupsListed {
         service: String,
@@ -174,5 +189,8 @@ pub enum Effect {
     PlanData(DataOp),
     /// Carry data work out (confirmed).
     Data(DataOp),
+    /// Run a custom command of the profile (confirmed when it asks to be); its output comes
+    /// back as `CommandOutput`, its end as `CommandDone`.
+    RunCommand(CustomCommand),
     Quit,
 }

@@ -12,6 +12,7 @@ use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backend::{Backend, NoShell, Target, shell_container};
 use crate::ops::backup::Context;
+use crate::ops::run::{self, Place};
 use crate::project::Project;
 use crate::supervisor::control;
 use crate::tui::msg::{Effect, Msg};
@@ -41,6 +42,10 @@ pub struct Runner {
     /// What backups, restore and reset work with, once the project model is loaded (or why
     /// it cannot be had: a bad profile). Work asked for before then waits for it.
     data: watch::Sender<Option<Result<Context, String>>>,
+    /// The devtui profile in force (a name or a path): its `backups:` section applies.
+    pub profile: Option<String>,
+    /// Where host commands of the profile run: the project's directory.
+    pub working_dir: std::path::PathBuf,
 }
 
 /// How long data work waits for the project model before it gives up.
@@ -61,16 +66,15 @@ impl Runner {
             streams: HashMap::new(),
             elsewhere: None,
             data: watch::channel(None).0,
+            profile: None,
+            working_dir: std::path::PathBuf::from("."),
         }
     }
 
-    /// The project model arrived: backups get their context. The devtui profile with the
-    /// `backups:` section is `DEVTUI_PROFILE`, as for the CLI's backup commands.
+    /// The project model arrived: backups get their context, with the `backups:` section of
+    /// the profile the TUI was given (`up -P`, DEVTUI_PROFILE).
     pub fn set_project(&mut self, project: Project) {
-        let profile = std::env::var("DEVTUI_PROFILE")
-            .ok()
-            .filter(|p| !p.is_empty());
-        let context = Context::new(self.target.clone(), project, profile.as_deref());
+        let context = Context::new(self.target.clone(), project, self.profile.as_deref());
         self.data.send_replace(Some(context));
     }
 
@@ -262,6 +266,49 @@ impl Runner {
                         Err(e) => Err(e),
                     };
                     let _ = tx.send(Msg::DataDone { op, result }).await;
+                });
+            }
+            Effect::RunCommand(cmd) => {
+                let place = match &cmd.service {
+                    None => Place::Host(self.working_dir.clone()),
+                    Some(service) => {
+                        let (backend, status) = self.resolve(state, service);
+                        Place::Service {
+                            name: service.clone(),
+                            backend,
+                            status: Box::new(status),
+                        }
+                    }
+                };
+                let (target, tx) = (self.target.clone(), self.tx.clone());
+                tokio::spawn(async move {
+                    let name = cmd.name.clone();
+                    let lines = tx.clone();
+                    let mut dropped = 0usize;
+                    let result = run::run_lines(&cmd, &place, &target, |stream, line| {
+                        // Output is best effort: a full channel (a flood) drops a line, and
+                        // the end says how many went.
+                        let msg = Msg::CommandOutput {
+                            name: name.clone(),
+                            stream,
+                            line,
+                        };
+                        if lines.try_send(msg).is_err() {
+                            dropped += 1;
+                        }
+                    })
+                    .await
+                    .map_err(|e| e.to_string());
+                    if dropped > 0 {
+                        let _ = tx
+                            .send(Msg::CommandOutput {
+                                name: name.clone(),
+                                stream: run::Output::Stderr,
+                                line: format!("devtui: {dropped} lines of output were dropped"),
+                            })
+                            .await;
+                    }
+                    let _ = tx.send(Msg::CommandDone { name, result }).await;
                 });
             }
             // The loop handles these itself: they need the terminal or end the loop.

@@ -12,6 +12,7 @@ use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backup::store::Entry;
 use crate::project::env::Secrets;
+use crate::project::profile::CustomCommand;
 use crate::tui::logbuf::{DEFAULT_LOG_CAPACITY, LogStore};
 use crate::tui::logview::LogPane;
 use crate::tui::msg::DataOp;
@@ -37,6 +38,8 @@ pub struct Options {
     pub stats_interval: Duration,
     /// Ask before restart, stop and rebuild.
     pub confirm: bool,
+    /// The keys in force: `update` dispatches through them, the help shows them.
+    pub keys: crate::keymap::Keymap,
 }
 
 impl Default for Options {
@@ -47,6 +50,7 @@ impl Default for Options {
             no_color: false,
             stats_interval: crate::config::DEFAULT_STATS_INTERVAL,
             confirm: true,
+            keys: crate::keymap::Keymap::default(),
         }
     }
 }
@@ -68,6 +72,7 @@ impl Options {
             no_color: config.no_color(),
             stats_interval: config.stats_interval.value,
             confirm: config.confirm.value,
+            keys: config.keys.map.clone(),
         }
     }
 }
@@ -137,6 +142,10 @@ pub enum Prompt {
     Command {
         text: String,
         candidates: Vec<String>,
+    },
+    /// A question before a custom command with `confirm: true`.
+    ConfirmCommand {
+        name: String,
     },
     /// A question before data work (restore, delete, reset, stopping for a volume backup):
     /// `yes` runs on y or Enter; `no`, when set, runs on n (esc cancels).
@@ -280,6 +289,8 @@ pub struct State {
     /// not the engine.
     pub natives: BTreeSet<String>,
     pub backups: Backups,
+    /// The devtui profile's custom commands (their keys, `:run NAME`, the help).
+    pub commands: Vec<CustomCommand>,
     pub redraw: Redraw,
 }
 
@@ -305,6 +316,7 @@ impl State {
             secrets: Secrets::default(),
             natives: BTreeSet::new(),
             backups: Backups::default(),
+            commands: Vec::new(),
             redraw: Redraw::Soon,
         }
     }

@@ -32,7 +32,7 @@ pub struct Prompter {
 
 impl Prompter {
     /// A confirmation of something destructive: without a terminal, `--yes` is required.
-    fn confirm(&self, question: &str) -> anyhow::Result<bool> {
+    pub fn confirm(&self, question: &str) -> anyhow::Result<bool> {
         if self.yes {
             return Ok(true);
         }

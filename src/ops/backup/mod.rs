@@ -206,7 +206,7 @@ impl Context {
     pub fn new(target: Target, project: Project, profile: Option<&str>) -> Result<Self, String> {
         let profile = match profile {
             Some(name) => Some(
-                crate::project::profile::load(&project.location(), name)
+                crate::project::profile::load(&project.location(), name, None)
                     .map_err(|e| e.to_string())?,
             ),
             None => None,

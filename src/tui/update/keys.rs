@@ -7,6 +7,7 @@ use ratatui::crossterm::event::{
 use super::backups;
 use super::prompt;
 use super::toast;
+use crate::keymap::{Action as KeyAction, Key};
 use crate::ops::actions::Action;
 use crate::tui::logview::LogPane;
 use crate::tui::msg::DataOp;
@@ -18,16 +19,18 @@ const WHEEL_LINES: usize = 3;
 
 pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    // In no keymap: a config file cannot take away the way out.
     if ctrl && matches!(key.code, KeyCode::Char('c')) {
         return quit(fx);
     }
+    let pressed = pressed(key);
+    let action = pressed.and_then(|k| state.options.keys.action(k));
     match std::mem::take(&mut state.overlay) {
         Overlay::Prompt(p) => return prompt::on_prompt_key(state, p, key, fx),
         Overlay::Help => {
-            if !matches!(
-                key.code,
-                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q')
-            ) {
+            let closes = key.code == KeyCode::Esc
+                || matches!(action, Some(KeyAction::Help | KeyAction::Quit));
+            if !closes {
                 state.overlay = Overlay::Help;
             }
             return;
@@ -37,33 +40,46 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
     if state.backups.view.is_some() {
         return backups::view_key(state, key, fx);
     }
-    match key.code {
-        KeyCode::Char('q') => return quit(fx),
-        KeyCode::Char('?') => {
+    let Some(action) = action else {
+        // A profile's key: never one of the keymap's (the profile's check refuses those).
+        if let Some(Key::Char(c)) = pressed
+            && let Some(name) = state
+                .commands
+                .iter()
+                .find(|cmd| cmd.key == Some(c))
+                .map(|cmd| cmd.name.clone())
+        {
+            run_custom(state, &name, fx);
+        }
+        return;
+    };
+    match action {
+        KeyAction::Quit => return quit(fx),
+        KeyAction::Help => {
             state.overlay = Overlay::Help;
             return;
         }
-        KeyCode::Char(':') => {
+        KeyAction::CommandPrompt => {
             state.overlay = Overlay::Prompt(Prompt::Command {
                 text: String::new(),
                 candidates: Vec::new(),
             });
             return;
         }
-        KeyCode::Tab | KeyCode::BackTab if state.log.pane.is_some() => {
+        KeyAction::SwitchFocus if state.log.pane.is_some() => {
             state.focus = match state.focus {
                 Focus::Services => Focus::Logs,
                 Focus::Logs => Focus::Services,
             };
             return;
         }
-        KeyCode::Esc => {
+        KeyAction::Back => {
             escape(state);
             return;
         }
-        KeyCode::Char('e') => return exec(state, fx),
-        KeyCode::Char('r') => return ask(state, Action::Restart, fx),
-        KeyCode::Char('s') => {
+        KeyAction::Exec => return exec(state, fx),
+        KeyAction::Restart => return ask(state, Action::Restart, fx),
+        KeyAction::StartStop => {
             let running = state.selected_service().is_some_and(ServiceRow::is_running);
             return ask(
                 state,
@@ -71,17 +87,44 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
                 fx,
             );
         }
-        KeyCode::Char('b') => return ask(state, Action::Rebuild, fx),
-        KeyCode::Char('o') => return open(state, fx),
-        KeyCode::Char('L') => return open_merged(state),
-        KeyCode::Char('B') => return open_backups(state, fx),
-        KeyCode::Char('X') => return reset(state, fx),
+        KeyAction::Rebuild => return ask(state, Action::Rebuild, fx),
+        KeyAction::OpenUrl => return open(state, fx),
+        KeyAction::LogsMerged => return open_merged(state),
+        KeyAction::Backups => return open_backups(state, fx),
+        KeyAction::Reset => return reset(state, fx),
         _ => {}
     }
     match state.focus {
-        Focus::Services => services_key(state, key),
-        Focus::Logs => logs_key(state, key, fx),
+        Focus::Services => services_key(state, action),
+        Focus::Logs => logs_key(state, action, fx),
     }
+}
+
+/// The key as the keymap names it: shift is in the character, other modifiers but Ctrl are
+/// ignored (as before the keymap).
+fn pressed(key: KeyEvent) -> Option<Key> {
+    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+    Some(match key.code {
+        KeyCode::Char(c) if ctrl => Key::Ctrl(c.to_ascii_lowercase()),
+        KeyCode::Char(c) => Key::Char(c),
+        KeyCode::Enter => Key::Enter,
+        KeyCode::Esc => Key::Esc,
+        KeyCode::Tab => Key::Tab,
+        KeyCode::BackTab => Key::BackTab,
+        KeyCode::Up => Key::Up,
+        KeyCode::Down => Key::Down,
+        KeyCode::Left => Key::Left,
+        KeyCode::Right => Key::Right,
+        KeyCode::Home => Key::Home,
+        KeyCode::End => Key::End,
+        KeyCode::PageUp => Key::PageUp,
+        KeyCode::PageDown => Key::PageDown,
+        KeyCode::Delete => Key::Delete,
+        KeyCode::Backspace => Key::Backspace,
+        KeyCode::Insert => Key::Insert,
+        KeyCode::F(n) => Key::F(n),
+        _ => return None,
+    })
 }
 
 pub(super) fn quit(fx: &mut Vec<Effect>) {
@@ -104,22 +147,22 @@ fn escape(state: &mut State) {
     }
 }
 
-fn services_key(state: &mut State, key: KeyEvent) {
+fn services_key(state: &mut State, action: KeyAction) {
     let last = state.services.len().saturating_sub(1);
     let index = state.selection.index;
-    match key.code {
-        KeyCode::Char('j') | KeyCode::Down => select(state, (index + 1).min(last)),
-        KeyCode::Char('k') | KeyCode::Up => select(state, index.saturating_sub(1)),
-        KeyCode::Char('g') | KeyCode::Home => select(state, 0),
-        KeyCode::Char('G') | KeyCode::End => select(state, last),
-        KeyCode::Char(' ') => {
+    match action {
+        KeyAction::Down => select(state, (index + 1).min(last)),
+        KeyAction::Up => select(state, index.saturating_sub(1)),
+        KeyAction::Top => select(state, 0),
+        KeyAction::Bottom => select(state, last),
+        KeyAction::Mark => {
             if let Some(name) = state.selected_service().map(|r| r.name.clone())
                 && !state.selection.marked.remove(&name)
             {
                 state.selection.marked.insert(name);
             }
         }
-        KeyCode::Enter | KeyCode::Char('l') => {
+        KeyAction::OpenLogs => {
             if let Some(name) = state.selected_service().map(|r| r.name.clone()) {
                 open_pane(state, vec![name]);
             }
@@ -128,42 +171,41 @@ fn services_key(state: &mut State, key: KeyEvent) {
     }
 }
 
-fn logs_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
+fn logs_key(state: &mut State, action: KeyAction, fx: &mut Vec<Effect>) {
     let (rows, _) = state.log_area();
-    let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
     let Some(pane) = state.log.pane.as_mut() else {
         return;
     };
     let store = &state.log.store;
-    match key.code {
-        KeyCode::Char('k') | KeyCode::Up => pane.scroll_up(store, 1, rows),
-        KeyCode::Char('j') | KeyCode::Down => pane.scroll_down(store, 1),
-        KeyCode::Char('u') if ctrl => pane.scroll_up(store, rows / 2, rows),
-        KeyCode::Char('d') if ctrl => pane.scroll_down(store, rows / 2),
-        KeyCode::PageUp => pane.scroll_up(store, rows.saturating_sub(1).max(1), rows),
-        KeyCode::PageDown => pane.scroll_down(store, rows.saturating_sub(1).max(1)),
-        KeyCode::Char('g') | KeyCode::Home => pane.scroll_top(store, rows),
-        KeyCode::Char('G') | KeyCode::End => pane.follow(),
-        KeyCode::Char('/') => {
+    match action {
+        KeyAction::Up => pane.scroll_up(store, 1, rows),
+        KeyAction::Down => pane.scroll_down(store, 1),
+        KeyAction::HalfPageUp => pane.scroll_up(store, rows / 2, rows),
+        KeyAction::HalfPageDown => pane.scroll_down(store, rows / 2),
+        KeyAction::PageUp => pane.scroll_up(store, rows.saturating_sub(1).max(1), rows),
+        KeyAction::PageDown => pane.scroll_down(store, rows.saturating_sub(1).max(1)),
+        KeyAction::Top => pane.scroll_top(store, rows),
+        KeyAction::Bottom => pane.follow(),
+        KeyAction::Search => {
             let text = pane.search.as_ref().map(|p| p.text.clone());
             pane.pattern_error = None;
             state.overlay = Overlay::Prompt(Prompt::Search(text.unwrap_or_default()));
         }
-        KeyCode::Char('f') | KeyCode::Char('&') => {
+        KeyAction::Filter => {
             let text = pane.filter.as_ref().map(|p| p.text.clone());
             pane.pattern_error = None;
             state.overlay = Overlay::Prompt(Prompt::Filter(text.unwrap_or_default()));
         }
-        KeyCode::Char('n') if pane.search.is_some() && !pane.search_older(store, rows) => {
+        KeyAction::NextMatch if pane.search.is_some() && !pane.search_older(store, rows) => {
             toast(state, "no older match".into(), false);
         }
-        KeyCode::Char('N') if pane.search.is_some() && !pane.search_newer(store, rows) => {
+        KeyAction::PrevMatch if pane.search.is_some() && !pane.search_newer(store, rows) => {
             toast(state, "no newer match".into(), false);
         }
-        KeyCode::Char('t') => pane.timestamps = !pane.timestamps,
-        KeyCode::Char('w') => pane.wrap = !pane.wrap,
-        KeyCode::Char('a') => pane.ansi = !pane.ansi,
-        KeyCode::Char('S') => save_pane(state, fx),
+        KeyAction::Timestamps => pane.timestamps = !pane.timestamps,
+        KeyAction::Wrap => pane.wrap = !pane.wrap,
+        KeyAction::Ansi => pane.ansi = !pane.ansi,
+        KeyAction::Save => save_pane(state, fx),
         _ => {}
     }
 }
@@ -325,7 +367,10 @@ pub(super) fn ask(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
     if action == Action::Rebuild && state.is_native(&service) {
         toast(
             state,
-            format!("{service} runs natively: nothing to build; r restarts it"),
+            format!(
+                "{service} runs natively: nothing to build; {} restarts it",
+                state.options.keys.key_name(KeyAction::Restart)
+            ),
             true,
         );
         return;
@@ -372,6 +417,38 @@ pub(super) fn open(state: &mut State, fx: &mut Vec<Effect>) {
     } else {
         toast(state, format!("{service} publishes no port"), true);
     }
+}
+
+/// A custom command of the profile, by name: asked first when it says `confirm: true`.
+pub(super) fn run_custom(state: &mut State, name: &str, fx: &mut Vec<Effect>) {
+    let Some(cmd) = state.commands.iter().find(|c| c.name == name) else {
+        let names: Vec<&str> = state.commands.iter().map(|c| c.name.as_str()).collect();
+        let known = if names.is_empty() {
+            "the devtui profile has none".to_string()
+        } else {
+            names.join(", ")
+        };
+        return toast(state, format!("no command {name:?} ({known})"), true);
+    };
+    if cmd.confirm {
+        state.overlay = Overlay::Prompt(Prompt::ConfirmCommand {
+            name: name.to_string(),
+        });
+    } else {
+        start_custom(state, name, fx);
+    }
+}
+
+/// Runs a custom command: its output goes to a log pane of its own (a pseudo-source named
+/// after it), replacing what that pane held from an earlier run.
+pub(super) fn start_custom(state: &mut State, name: &str, fx: &mut Vec<Effect>) {
+    let Some(cmd) = state.commands.iter().find(|c| c.name == name).cloned() else {
+        return;
+    };
+    state.log.store.clear(name);
+    open_pane(state, vec![name.to_string()]);
+    toast(state, format!("{name}: running…"), false);
+    fx.push(Effect::RunCommand(cmd));
 }
 
 /// `B`: the selected service's backups.

@@ -13,6 +13,7 @@ mod streams;
 use ratatui::crossterm::event::KeyEventKind;
 
 use crate::engine::stats::Stats;
+use crate::ops::run::Output;
 use crate::tui::format;
 use crate::tui::logbuf::Stream;
 use crate::tui::msg::{Effect, Msg};
@@ -104,6 +105,16 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             Ok(path) => toast(state, format!("logs saved to {path}"), false),
             Err(e) => toast(state, format!("could not save logs: {e}"), true),
         },
+        Msg::Commands(Ok(commands)) => {
+            state.commands = commands;
+            state.changed();
+        }
+        Msg::Commands(Err(e)) => toast(state, format!("devtui profile: {e}"), true),
+        Msg::CommandOutput { name, stream, line } => command_line(state, &name, stream, line),
+        Msg::CommandDone { name, result } => match result {
+            Ok(code) => toast(state, format!("{name} exited with code {code}"), code != 0),
+            Err(e) => toast(state, format!("{name} failed: {e}"), true),
+        },
         Msg::BackupsListed { service, result } => backups::on_listed(state, service, result),
         Msg::DataPlanned { op, result } => backups::on_planned(state, op, result, &mut fx),
         Msg::DataProgress { service, report } => backups::on_progress(state, service, report),
@@ -145,6 +156,21 @@ fn devtui_line(state: &mut State, service: &str, line: String) {
         }
         state.changed();
     }
+}
+
+/// A line of a custom command's output, kept under its pseudo-source (the command's name)
+/// and shown when the pane shows it.
+fn command_line(state: &mut State, name: &str, stream: Output, line: String) {
+    let kind = match stream {
+        Output::Stdout => Stream::Stdout,
+        Output::Stderr => Stream::Stderr,
+    };
+    let line = state.secrets.mask(&line);
+    let line = state.log.store.push(name, kind, None, &line);
+    if let Some(pane) = state.log.pane.as_mut() {
+        pane.on_line(name, &line);
+    }
+    state.changed();
 }
 
 fn toast(state: &mut State, text: String, error: bool) {

@@ -27,6 +27,14 @@ pub(super) fn on_prompt_key(
                 keys::start_action(state, service, action, fx);
             }
         }
+        Prompt::ConfirmCommand { name } => {
+            if matches!(
+                key.code,
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+            ) {
+                keys::start_custom(state, &name, fx);
+            }
+        }
         Prompt::ConfirmData { yes, no, .. } => backups::on_confirm_key(state, yes, no, key, fx),
         Prompt::Command { text, .. } => edit_command(state, text, key, fx),
         Prompt::Search(text) => edit_pattern(state, text, key, false),
@@ -44,7 +52,9 @@ fn edit_command(state: &mut State, mut text: String, key: KeyEvent, fx: &mut Vec
             text.pop();
         }
         KeyCode::Tab => {
-            (text, candidates) = command::complete(&text, &keys::service_names(state));
+            let custom: Vec<String> = state.commands.iter().map(|c| c.name.clone()).collect();
+            (text, candidates) =
+                command::complete_with(&text, &keys::service_names(state), &custom);
         }
         KeyCode::Char(c) => text.push(c),
         _ => {}
@@ -127,6 +137,7 @@ fn run_command(state: &mut State, text: &str, fx: &mut Vec<Effect>) {
             }
             keys::reset(state, fx);
         }
+        Command::Run(name) => keys::run_custom(state, &name, fx),
         Command::Select(service) => {
             select_named(state, &service);
             state.focus = Focus::Services;

@@ -41,7 +41,10 @@ pub fn render(state: &State, pane: &LogPane, theme: Theme, area: Rect, frame: &m
             n => format!("{n} new lines · "),
         };
         status.push(Span::styled(
-            format!(" ‖ paused · {new}G to resume "),
+            format!(
+                " ‖ paused · {new}{} to resume ",
+                state.options.keys.key_name(crate::keymap::Action::Bottom)
+            ),
             theme.warn(),
         ));
     }

@@ -19,7 +19,7 @@ pub fn render(state: &State, frame: &mut Frame) {
     let theme = Theme::new(state.options.no_color);
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        return too_small(area, frame);
+        return too_small(area, &state.options.keys, frame);
     }
     let layout = state.layout();
     if let Some(banner) = layout.banner {
@@ -35,14 +35,16 @@ pub fn render(state: &State, frame: &mut Frame) {
     }
     status_bar(state, theme, layout.bar, frame);
     if state.help_shown() {
-        help::render(theme, area, frame);
+        help::render(theme, area, &state.options.keys, &state.commands, frame);
     }
 }
 
-fn too_small(area: Rect, frame: &mut Frame) {
+fn too_small(area: Rect, keys: &crate::keymap::Keymap, frame: &mut Frame) {
     let text = format!(
-        "Terminal too small: {}×{}\nneeds at least {MIN_WIDTH}×{MIN_HEIGHT}\n\nenlarge the window, or q to quit",
-        area.width, area.height
+        "Terminal too small: {}×{}\nneeds at least {MIN_WIDTH}×{MIN_HEIGHT}\n\nenlarge the window, or {} to quit",
+        area.width,
+        area.height,
+        keys.key_name(crate::keymap::Action::Quit)
     );
     let top = area.height.saturating_sub(4) / 2;
     let rect = Rect::new(
@@ -127,6 +129,10 @@ fn status_bar(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
             ),
             Span::raw("[y/N]"),
         ]),
+        Some(Prompt::ConfirmCommand { name }) => Line::from(vec![
+            Span::styled(format!("Run {name}? "), theme.title()),
+            Span::raw("[y/N]"),
+        ]),
         Some(Prompt::ConfirmData { question, no, .. }) => Line::from(vec![
             Span::styled(format!("{question} "), theme.title()),
             Span::raw(if no.is_some() { "[y/n/esc]" } else { "[y/N]" }),
@@ -145,37 +151,56 @@ fn status_bar(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
 }
 
 fn hints(state: &State, theme: Theme) -> Line<'static> {
-    let keys: &[(&str, &str)] = match (&state.log.pane, state.focus) {
+    use crate::keymap::Action as A;
+    let keys: &[(&str, &str, &[A])] = match (&state.log.pane, state.focus) {
         (Some(_), crate::tui::state::Focus::Logs) => &[
-            ("q", "quit"),
-            ("?", "help"),
-            ("/", "search"),
-            ("n/N", "next/prev"),
-            ("f", "filter"),
-            ("G", "follow"),
-            ("t/w/a", "time/wrap/ansi"),
-            ("S", "save"),
-            ("tab", "services"),
-            ("esc", "close"),
+            ("q", "quit", &[A::Quit]),
+            ("?", "help", &[A::Help]),
+            ("/", "search", &[A::Search]),
+            ("n/N", "next/prev", &[A::NextMatch, A::PrevMatch]),
+            ("f", "filter", &[A::Filter]),
+            ("G", "follow", &[A::Bottom]),
+            (
+                "t/w/a",
+                "time/wrap/ansi",
+                &[A::Timestamps, A::Wrap, A::Ansi],
+            ),
+            ("S", "save", &[A::Save]),
+            ("tab", "services", &[A::SwitchFocus]),
+            ("esc", "close", &[A::Back]),
         ],
         _ => &[
-            ("q", "quit"),
-            ("?", "help"),
-            ("enter", "logs"),
-            ("L", "merged"),
-            ("e", "shell"),
-            ("r", "restart"),
-            ("s", "stop/start"),
-            ("b", "rebuild"),
-            ("o", "open"),
+            ("q", "quit", &[A::Quit]),
+            ("?", "help", &[A::Help]),
+            ("enter", "logs", &[A::OpenLogs]),
+            ("L", "merged", &[A::LogsMerged]),
+            ("e", "shell", &[A::Exec]),
+            ("r", "restart", &[A::Restart]),
+            ("s", "stop/start", &[A::StartStop]),
+            ("b", "rebuild", &[A::Rebuild]),
+            ("o", "open", &[A::OpenUrl]),
         ],
     };
+    // The first key of each action in force: the hints stay one line.
+    let map = &state.options.keys;
+    let keys: Vec<(String, &str)> = keys
+        .iter()
+        .map(|(fixed, what, actions)| {
+            let first = |a: &A| map.keys(*a).first().map_or("—".into(), |k| k.to_string());
+            let key = if actions.iter().all(|a| map.is_default(*a)) {
+                fixed.to_string()
+            } else {
+                actions.iter().map(first).collect::<Vec<_>>().join("/")
+            };
+            (key, *what)
+        })
+        .collect();
     let mut spans = Vec::new();
     for (i, (k, v)) in keys.iter().enumerate() {
         if i > 0 {
             spans.push(Span::styled(" · ", theme.dim()));
         }
-        spans.push(Span::styled(*k, theme.title()));
+        spans.push(Span::styled(k.clone(), theme.title()));
         spans.push(Span::raw(format!(" {v}")));
     }
     Line::from(spans)
