@@ -138,19 +138,10 @@ pub fn profiles() -> Vec<CompletionCandidate> {
     let Ok(loc) = crate::project::discover(&typed_project(&typed_words())) else {
         return Vec::new();
     };
-    let mut names: Vec<String> = std::fs::read_dir(crate::project::profile::dir(&loc))
+    crate::project::profile::names(&crate::project::profile::dir(&loc))
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".yaml"))
-                .map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names.into_iter().map(CompletionCandidate::new).collect()
+        .map(CompletionCandidate::new)
+        .collect()
 }
 
 /// The custom command names of the profile the line names (else DEVTUI_PROFILE, else the

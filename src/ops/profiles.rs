@@ -23,19 +23,7 @@ pub struct Listed {
 /// The profiles in the project's profile directory, by name.
 pub fn list(loc: &Location, keys: &crate::keymap::Keymap) -> Vec<Listed> {
     let dir = profile::dir(loc);
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()
-                .and_then(|n| n.strip_suffix(".yaml"))
-                .map(str::to_string)
-        })
-        .collect();
-    names.sort();
-    names
+    profile::names(&dir)
         .into_iter()
         .map(|name| {
             let file = dir.join(format!("{name}.yaml")).display().to_string();

@@ -352,7 +352,8 @@ fn merge(
     Ok(profile)
 }
 
-fn known(dir: &Path) -> String {
+/// The names of the profiles in `dir` (its `*.yaml` files), sorted.
+pub fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
@@ -365,6 +366,11 @@ fn known(dir: &Path) -> String {
         })
         .collect();
     names.sort();
+    names
+}
+
+fn known(dir: &Path) -> String {
+    let names = names(dir);
     if names.is_empty() {
         "none".into()
     } else {
