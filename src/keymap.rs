@@ -169,6 +169,7 @@ actions! {
     HalfPageDown "half_page_down" [Key::Ctrl('d')] "logs: half a page down";
     OpenLogs "open_logs" [Key::Enter, C('l')] "follow the selected service's logs";
     Mark "mark" [C(' ')] "mark a service for the merged view";
+    Expand "expand" [C('+')] "show a scaled service's replicas, or hide them";
     LogsMerged "logs_merged" [C('L')] "merged logs (marked services, or all)";
     Exec "exec" [C('e')] "a shell in the service (bash, else sh)";
     Restart "restart" [C('r')] "restart the service";

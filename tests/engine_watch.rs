@@ -106,7 +106,7 @@ async fn watcher_follows_events_for_its_project() {
     next_matching(
         &mut rx,
         "removed",
-        |u| matches!(u, EngineUpdate::Removed { service } if service == "app"),
+        |u| matches!(u, EngineUpdate::Removed { service, .. } if service == "app"),
     )
     .await;
 

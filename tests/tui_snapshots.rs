@@ -302,3 +302,29 @@ fn engine_down_banner() {
             .contains(Modifier::BOLD)
     );
 }
+
+/// A service scaled to three replicas, one stopped: one row `gaian ×3` running 2/3, its
+/// replicas as sub-rows once expanded.
+#[test]
+fn dashboard_with_a_scaled_service_expanded() {
+    let mut s = fixtures::state(&["postgres", "gaian"], 100, 24);
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("postgres", Health::Healthy))),
+    );
+    for n in 1..=3 {
+        let mut r = fixtures::replica("gaian", n, Health::Healthy);
+        if n == 3 {
+            r.state = ContainerState::Exited;
+            r.health = Health::None;
+            r.exit_code = Some(2);
+            r.restarts = 1;
+        }
+        update(&mut s, Msg::Engine(fixtures::update(r)));
+    }
+    update(&mut s, Msg::Tick(fixtures::NOW));
+    update(&mut s, key(KeyCode::Down));
+    assert_snapshot!("scaled_collapsed", draw(&s).backend());
+    update(&mut s, ch('+'));
+    assert_snapshot!("scaled_expanded", draw(&s).backend());
+}

@@ -1002,3 +1002,98 @@ fn native_services_of_another_devtui_come_and_go() {
     );
     assert!(s.service("postgres").unwrap().status.is_some(), "untouched");
 }
+
+fn scaled(n: u32) -> State {
+    let mut s = fixtures::state(&["postgres", "gaian"], 100, 30);
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("postgres", Health::Healthy))),
+    );
+    for i in 1..=n {
+        let mut r = fixtures::replica("gaian", i, Health::Healthy);
+        r.restarts = u64::from(i);
+        update(&mut s, Msg::Engine(fixtures::update(r)));
+    }
+    s
+}
+
+#[test]
+fn replicas_of_a_service_share_its_row_and_sum_their_restarts() {
+    let mut s = scaled(3);
+    assert_eq!(s.services.len(), 2);
+    let row = s.service("gaian").unwrap();
+    assert_eq!(row.replicas.len(), 3);
+    let numbers: Vec<_> = row.replicas.iter().map(|r| r.replica).collect();
+    assert_eq!(numbers, vec![Some(1), Some(2), Some(3)]);
+    let summary = row.status.as_ref().unwrap();
+    assert_eq!(summary.restarts, 6);
+    assert_eq!(summary.state, ContainerState::Running);
+
+    // One replica unhealthy and one stopped: the row says so, and still runs.
+    let mut sick = fixtures::replica("gaian", 2, Health::Unhealthy);
+    sick.restarts = 2;
+    update(&mut s, Msg::Engine(fixtures::update(sick)));
+    let mut stopped = fixtures::replica("gaian", 1, Health::None);
+    stopped.state = ContainerState::Exited;
+    stopped.restarts = 1;
+    update(&mut s, Msg::Engine(fixtures::update(stopped)));
+    let row = s.service("gaian").unwrap();
+    assert_eq!(row.running_replicas(), (2, 3));
+    let summary = row.status.as_ref().unwrap();
+    assert_eq!(summary.state, ContainerState::Running);
+    assert_eq!(summary.health, Health::Unhealthy);
+
+    // A destroyed replica leaves the others on the row.
+    update(
+        &mut s,
+        Msg::Engine(EngineUpdate::Removed {
+            service: "gaian".into(),
+            container: Some(ContainerId("gaian-cid1".into())),
+        }),
+    );
+    let row = s.service("gaian").unwrap();
+    assert_eq!(row.running_replicas(), (2, 2));
+    assert_eq!(row.status.as_ref().unwrap().restarts, 5);
+    assert_eq!(
+        row.status.as_ref().unwrap().container_id(),
+        Some(&ContainerId("gaian-cid2".into()))
+    );
+}
+
+#[test]
+fn a_recreated_container_replaces_the_old_one_without_a_ghost() {
+    let mut s = scaled(1);
+    // Compose creates the new container (same number) before it removes the old one.
+    let mut new = fixtures::replica("gaian", 1, Health::Starting);
+    new.runtime = Runtime::Container {
+        id: ContainerId("gaian-new".into()),
+        name: "demo-gaian-1".into(),
+        image: "demo/gaian:latest".into(),
+    };
+    update(&mut s, Msg::Engine(fixtures::update(new)));
+    update(
+        &mut s,
+        Msg::Engine(EngineUpdate::Removed {
+            service: "gaian".into(),
+            container: Some(ContainerId("gaian-cid1".into())),
+        }),
+    );
+    let row = s.service("gaian").unwrap();
+    assert_eq!(row.replicas.len(), 1);
+    assert_eq!(
+        row.status.as_ref().unwrap().container_id(),
+        Some(&ContainerId("gaian-new".into()))
+    );
+}
+
+#[test]
+fn the_expand_key_toggles_the_selected_services_replicas() {
+    let mut s = scaled(3);
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('+'));
+    let row = s.service("gaian").unwrap();
+    assert_eq!(s.replicas_shown(row).len(), 3);
+    update(&mut s, ch('+'));
+    let row = s.service("gaian").unwrap();
+    assert!(s.replicas_shown(row).is_empty());
+}

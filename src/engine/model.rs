@@ -20,6 +20,13 @@ pub enum ContainerState {
     Removing,
 }
 
+impl ContainerState {
+    /// Running or restarting: the container counts as up.
+    pub fn is_up(self) -> bool {
+        matches!(self, ContainerState::Running | ContainerState::Restarting)
+    }
+}
+
 /// Health as reported by the container's healthcheck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -159,6 +166,9 @@ pub struct ServiceStatus {
     pub ports: Vec<PublishedPort>,
     /// RFC 3339 start time of the running container or process.
     pub started_at: Option<String>,
+    /// Compose's number for the container among its service's replicas (`name-N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica: Option<u32>,
 }
 
 impl ServiceStatus {
@@ -178,6 +188,7 @@ impl ServiceStatus {
             restarts: 0,
             ports: vec![],
             started_at: None,
+            replica: None,
         }
     }
 }
@@ -194,6 +205,10 @@ pub enum EngineUpdate {
     },
     /// A service's status changed (or is reported for the first time).
     Service(ServiceStatus),
-    /// A service's container was removed.
-    Removed { service: String },
+    /// A container of a service was removed (one replica of a scaled service: the others
+    /// stay); `container` is `None` when the watcher could not tell which.
+    Removed {
+        service: String,
+        container: Option<ContainerId>,
+    },
 }

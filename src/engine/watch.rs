@@ -23,6 +23,8 @@ use super::model::{
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 /// The label naming a container's compose service.
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
+/// The label numbering a container among its service's replicas.
+pub const NUMBER_LABEL: &str = "com.docker.compose.container-number";
 
 const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(5);
@@ -152,12 +154,11 @@ async fn session(
         let update = if verb == "destroy" {
             services.remove(&id);
             let Some(service) = service else { continue };
-            // A recreate removes the old container after the new one exists: report the
-            // survivor rather than a removal.
-            match survivor(&docker, project, &service).await {
-                Ok(Some(status)) => EngineUpdate::Service(status),
-                Ok(None) => EngineUpdate::Removed { service },
-                Err(e) => return Err(e.to_string()),
+            // Only this container went: a recreate's new container, or the service's other
+            // replicas, were (or will be) reported on their own events.
+            EngineUpdate::Removed {
+                service,
+                container: Some(ContainerId(id)),
             }
         } else {
             match inspect_status(&docker, &id).await {
@@ -190,15 +191,6 @@ async fn engine_now(docker: &Docker) -> Result<Option<String>, bollard::errors::
         let t = t - REPLAY_MARGIN;
         Some(format!("{}.{:09}", t.unix_timestamp(), t.nanosecond()))
     }))
-}
-
-async fn survivor(
-    docker: &Docker,
-    project: &str,
-    service: &str,
-) -> Result<Option<ServiceStatus>, bollard::errors::Error> {
-    let all = snapshot(docker, project).await?;
-    Ok(all.into_iter().find(|s| s.service == service))
 }
 
 /// The ids of every container of `project` (by the compose project label), stopped ones too.
@@ -243,7 +235,7 @@ pub async fn snapshot(
             Err(e) => return Err(e),
         }
     }
-    out.sort_by(|a, b| a.service.cmp(&b.service));
+    out.sort_by(|a, b| (&a.service, a.replica).cmp(&(&b.service, b.replica)));
     Ok(out)
 }
 
@@ -259,10 +251,11 @@ pub async fn inspect_status(
 /// Builds devtui's view of a container from its inspect data.
 pub fn status_from_inspect(resp: ContainerInspectResponse) -> Option<ServiceStatus> {
     let config = resp.config.as_ref();
-    let service = config
-        .and_then(|c| c.labels.as_ref())
-        .and_then(|l| l.get(SERVICE_LABEL))?
-        .clone();
+    let labels = config.and_then(|c| c.labels.as_ref());
+    let service = labels.and_then(|l| l.get(SERVICE_LABEL))?.clone();
+    let replica = labels
+        .and_then(|l| l.get(NUMBER_LABEL))
+        .and_then(|n| n.parse().ok());
     let state = resp.state.as_ref();
     let container_state = match state.and_then(|s| s.status) {
         Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
@@ -323,6 +316,7 @@ pub fn status_from_inspect(resp: ContainerInspectResponse) -> Option<ServiceStat
         restarts: resp.restart_count.unwrap_or(0).max(0) as u64,
         ports,
         started_at,
+        replica,
     })
 }
 

@@ -351,9 +351,12 @@ pub async fn bring_up(
                         containers.insert(id, s);
                     }
                 }
-                Some(EngineUpdate::Removed { service }) => {
-                    containers.retain(|_, s| s.service != service);
-                }
+                Some(EngineUpdate::Removed { service, container }) => match container {
+                    Some(id) => {
+                        containers.remove(&id);
+                    }
+                    None => containers.retain(|_, s| s.service != service),
+                },
                 Some(EngineUpdate::Unreachable { error, retry_in }) => {
                     progress.note(&format!("engine unreachable ({error}); retrying in {retry_in:?}"));
                 }

@@ -127,6 +127,7 @@ fn status_of(
         } else {
             None
         },
+        replica: None,
     }
 }
 

@@ -27,6 +27,20 @@ pub fn running(service: &str, health: Health) -> ServiceStatus {
         restarts: 0,
         ports: Vec::new(),
         started_at: Some("2026-01-02T01:34:05Z".to_string()),
+        replica: Some(1),
+    }
+}
+
+/// Replica `n` of a scaled service, running (container `{service}-cid{n}`, `demo-{service}-{n}`).
+pub fn replica(service: &str, n: u32, health: Health) -> ServiceStatus {
+    ServiceStatus {
+        runtime: Runtime::Container {
+            id: ContainerId(format!("{service}-cid{n}")),
+            name: format!("demo-{service}-{n}"),
+            image: format!("demo/{service}:latest"),
+        },
+        replica: Some(n),
+        ..running(service, health)
     }
 }
 
@@ -71,6 +85,7 @@ pub fn native(service: &str, health: Health) -> ServiceStatus {
             pid: Some(4242),
             command: format!("devtui {service} serve"),
         },
+        replica: None,
         ..running(service, health)
     }
 }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 
 use crate::engine::logs::Timestamp;
 use crate::engine::stats::Stats;
-use crate::engine::{ContainerId, ContainerState, ServiceStatus};
+use crate::engine::{ContainerId, ContainerState, Health, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backup::store::Entry;
 use crate::project::env::Secrets;
@@ -77,13 +77,18 @@ impl Options {
     }
 }
 
-/// One dashboard row.
+/// One dashboard row: a service, with every container (replica) it runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceRow {
     pub name: String,
-    /// `None` until the engine has reported on the service.
+    /// The service as a whole: `None` until the engine has reported on it. With replicas,
+    /// the first running one's status with the state, health and restarts of them all
+    /// (`summarise`); actions and streams go through its container.
     pub status: Option<ServiceStatus>,
     pub stats: Option<Stats>,
+    /// The service's containers, by compose's container number; empty for a native
+    /// service or one without a container.
+    pub replicas: Vec<ServiceStatus>,
 }
 
 impl ServiceRow {
@@ -92,17 +97,74 @@ impl ServiceRow {
             name,
             status: None,
             stats: None,
+            replicas: Vec::new(),
         }
+    }
+
+    /// Replicas running (or restarting), and how many there are.
+    pub fn running_replicas(&self) -> (usize, usize) {
+        let running = self.replicas.iter().filter(|r| r.state.is_up()).count();
+        (running, self.replicas.len())
+    }
+
+    /// Puts `status` among the replicas (replacing its container's previous one) and
+    /// recomputes the summary.
+    pub fn set_replica(&mut self, status: ServiceStatus) {
+        match self
+            .replicas
+            .iter_mut()
+            .find(|r| r.container_id() == status.container_id())
+        {
+            Some(r) => *r = status,
+            None => self.replicas.push(status),
+        }
+        // Compose numbers replicas from 1; an unnumbered container (made by hand) goes last.
+        self.replicas.sort_by(|a, b| {
+            let key =
+                |s: &ServiceStatus| (s.replica.unwrap_or(u32::MAX), s.container_id().cloned());
+            key(a).cmp(&key(b))
+        });
+        self.summarise();
+    }
+
+    /// Drops the replica of `id`; the row stays while other replicas exist.
+    pub fn remove_replica(&mut self, id: &ContainerId) {
+        self.replicas.retain(|r| r.container_id() != Some(id));
+        self.summarise();
+    }
+
+    /// The row's status from its replicas: the first running one (else the first), running
+    /// if any runs, the worst health, the restarts of all.
+    fn summarise(&mut self) {
+        let primary = self
+            .replicas
+            .iter()
+            .find(|r| r.state.is_up())
+            .or(self.replicas.first())
+            .cloned();
+        let Some(mut summary) = primary else {
+            self.status = None;
+            self.stats = None;
+            return;
+        };
+        summary.health = self
+            .replicas
+            .iter()
+            .map(|r| r.health)
+            .max_by_key(|h| health_rank(*h))
+            .unwrap_or(summary.health);
+        summary.restarts = self.replicas.iter().map(|r| r.restarts).sum();
+        if self.status.as_ref().and_then(|s| s.container_id()) != summary.container_id()
+            || !summary.state.is_up()
+        {
+            self.stats = None;
+        }
+        self.status = Some(summary);
     }
 
     /// Running (or restarting), container or native process alike.
     pub fn is_running(&self) -> bool {
-        self.status.as_ref().is_some_and(|s| {
-            matches!(
-                s.state,
-                ContainerState::Running | ContainerState::Restarting
-            )
-        })
+        self.status.as_ref().is_some_and(|s| s.state.is_up())
     }
 
     pub fn running_container(&self) -> Option<&ContainerId> {
@@ -111,6 +173,16 @@ impl ServiceRow {
             ContainerState::Running | ContainerState::Restarting => status.container_id(),
             _ => None,
         }
+    }
+}
+
+/// How bad a health is, for the worst of a service's replicas.
+fn health_rank(h: Health) -> u8 {
+    match h {
+        Health::None => 0,
+        Health::Healthy => 1,
+        Health::Starting => 2,
+        Health::Unhealthy => 3,
     }
 }
 
@@ -182,6 +254,8 @@ pub struct Selection {
     pub offset: usize,
     /// Services marked with space, for a merged log view.
     pub marked: BTreeSet<String>,
+    /// Services whose replicas are shown as sub-rows.
+    pub expanded: BTreeSet<String>,
 }
 
 /// The log lines kept and the pane that shows some of them.
@@ -378,9 +452,12 @@ impl State {
         let bar = Rect::new(0, full.height.saturating_sub(1), full.width, 1);
         let body_top = banner_h;
         let body_h = full.height.saturating_sub(banner_h + 1);
-        let rows_wanted = u16::try_from(self.services.len())
-            .unwrap_or(u16::MAX)
-            .saturating_add(3);
+        let lines: usize = self
+            .services
+            .iter()
+            .map(|r| 1 + self.replicas_shown(r).len())
+            .sum();
+        let rows_wanted = u16::try_from(lines).unwrap_or(u16::MAX).saturating_add(3);
         let (table_h, detail_h) = if self.log.pane.is_some() {
             (rows_wanted.min((body_h / 3).max(5)), 1)
         } else {
@@ -420,12 +497,27 @@ impl State {
             .unwrap_or((0, 0))
     }
 
-    /// The services whose rows are on screen (stats are streamed for these only).
+    /// The services whose rows are on screen (stats are streamed for these only); an
+    /// expanded service's sub-rows take lines too.
     pub fn services_on_screen(&self) -> impl Iterator<Item = &ServiceRow> {
+        let mut left = self.table_rows();
         self.services
             .iter()
             .skip(self.selection.offset)
-            .take(self.table_rows())
+            .take_while(move |r| {
+                let fits = left > 0;
+                left = left.saturating_sub(1 + self.replicas_shown(r).len());
+                fits
+            })
+    }
+
+    /// The replicas shown as sub-rows under `row`: all of them when it is expanded.
+    pub fn replicas_shown<'a>(&self, row: &'a ServiceRow) -> &'a [ServiceStatus] {
+        if self.selection.expanded.contains(&row.name) {
+            &row.replicas
+        } else {
+            &[]
+        }
     }
 }
 

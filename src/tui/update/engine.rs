@@ -22,6 +22,7 @@ pub(super) fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Ef
                 {
                     row.status = None;
                     row.stats = None;
+                    row.replicas.clear();
                 }
             }
             state.engine = EngineLink::Connected { api_version };
@@ -39,12 +40,14 @@ pub(super) fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Ef
         }
         // A native service's row follows its supervisor, whatever containers say.
         EngineUpdate::Service(status) if state.is_native(&status.service) => {}
-        EngineUpdate::Removed { service } if state.is_native(&service) => {}
+        EngineUpdate::Removed { service, .. } if state.is_native(&service) => {}
         EngineUpdate::Service(status) => set_status(state, status),
-        EngineUpdate::Removed { service } => {
+        EngineUpdate::Removed { service, container } => {
             if let Some(row) = state.services.iter_mut().find(|r| r.name == service) {
-                row.status = None;
-                row.stats = None;
+                match container {
+                    Some(id) => row.remove_replica(&id),
+                    None => *row = ServiceRow::new(service),
+                }
             }
         }
     }
@@ -72,8 +75,7 @@ pub(super) fn on_natives_elsewhere(
             });
         }
         if let Some(row) = state.services.iter_mut().find(|r| r.name == service) {
-            row.status = None;
-            row.stats = None;
+            *row = ServiceRow::new(service.clone());
         }
         if now.contains(&service) {
             state.mark_native(service);
@@ -130,22 +132,30 @@ pub(super) fn set_services(state: &mut State, project: String, services: Vec<Str
 }
 
 pub(super) fn set_status(state: &mut State, status: ServiceStatus) {
-    match state.services.iter_mut().find(|r| r.name == status.service) {
-        Some(row) => {
-            let same_runtime = row
-                .status
-                .as_ref()
-                .is_some_and(|s| s.container_id() == status.container_id());
-            if !same_runtime || status.state != ContainerState::Running {
-                row.stats = None;
-            }
-            row.status = Some(status);
-        }
+    let row = match state
+        .services
+        .iter_mut()
+        .position(|r| r.name == status.service)
+    {
+        Some(i) => &mut state.services[i],
         // A service the project model did not list (e.g. started by hand): show it last.
-        None => state.services.push(ServiceRow {
-            name: status.service.clone(),
-            status: Some(status),
-            stats: None,
-        }),
+        None => {
+            state.services.push(ServiceRow::new(status.service.clone()));
+            state.services.last_mut().expect("just pushed")
+        }
+    };
+    if status.container_id().is_some() {
+        row.set_replica(status);
+        return;
     }
+    // A native process (or no container): one status, no replicas.
+    row.replicas.clear();
+    let same_runtime = row
+        .status
+        .as_ref()
+        .is_some_and(|s| s.container_id() == status.container_id());
+    if !same_runtime || status.state != ContainerState::Running {
+        row.stats = None;
+    }
+    row.status = Some(status);
 }

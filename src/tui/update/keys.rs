@@ -162,6 +162,14 @@ fn services_key(state: &mut State, action: KeyAction) {
                 state.selection.marked.insert(name);
             }
         }
+        KeyAction::Expand => {
+            if let Some(name) = state.selected_service().map(|r| r.name.clone())
+                && !state.selection.expanded.remove(&name)
+            {
+                state.selection.expanded.insert(name);
+            }
+            keep_selection_visible(state);
+        }
         KeyAction::OpenLogs => {
             if let Some(name) = state.selected_service().map(|r| r.name.clone()) {
                 open_pane(state, vec![name]);
@@ -295,6 +303,20 @@ pub(super) fn keep_selection_visible(state: &mut State) {
         sel.offset = sel.index + 1 - rows;
     }
     sel.offset = sel.offset.min(state.services.len().saturating_sub(rows));
+    // Expanded services' sub-rows take lines too: scroll on until the selected service and
+    // its sub-rows fit.
+    let lines = |state: &State, from: usize| -> usize {
+        state.services[from..=state.selection.index]
+            .iter()
+            .map(|r| 1 + state.replicas_shown(r).len())
+            .sum()
+    };
+    while state.selection.offset < state.selection.index
+        && state.selection.index < state.services.len()
+        && lines(state, state.selection.offset) > rows
+    {
+        state.selection.offset += 1;
+    }
 }
 
 pub(super) fn service_names(state: &State) -> Vec<String> {

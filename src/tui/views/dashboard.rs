@@ -55,15 +55,23 @@ pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame
         .iter()
         .enumerate()
         .skip(state.selection.offset)
-        .take(state.table_rows())
-        .map(|(i, row)| {
+        .flat_map(|(i, row)| {
             let r = service_row(state, theme, row, usize::from(ports_w));
-            if i == state.selection.index {
+            let r = if i == state.selection.index {
                 r.style(theme.selected())
             } else {
                 r
-            }
-        });
+            };
+            let subs = state
+                .replicas_shown(row)
+                .iter()
+                .enumerate()
+                .map(move |(n, replica)| {
+                    replica_row(state, theme, row, n, replica, usize::from(ports_w))
+                });
+            std::iter::once(r).chain(subs)
+        })
+        .take(state.table_rows());
     let table = Table::new(rows, widths)
         .header(header)
         .block(block)
@@ -72,12 +80,54 @@ pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame
     details(state, theme, detail, frame);
 }
 
-/// The service's name, marked when devtui runs it natively.
+/// The service's name, marked when devtui runs it natively, with its replicas' count when
+/// it runs more than one.
 fn label(state: &State, row: &ServiceRow) -> String {
     if state.is_native(&row.name) {
         format!("{} (native)", row.name)
+    } else if row.replicas.len() > 1 {
+        format!("{} ×{}", row.name, row.replicas.len())
     } else {
         row.name.clone()
+    }
+}
+
+/// A sub-row of an expanded service: its replica `#N` (compose's number, else the place).
+fn replica_row<'a>(
+    state: &State,
+    theme: Theme,
+    row: &ServiceRow,
+    place: usize,
+    replica: &'a ServiceStatus,
+    ports_w: usize,
+) -> Row<'a> {
+    let number = replica.replica.map_or(place + 1, |n| n as usize);
+    // Figures are streamed for the row's own container only.
+    let stats = row
+        .stats
+        .as_ref()
+        .filter(|_| row.status.as_ref().and_then(|s| s.container_id()) == replica.container_id());
+    let (cpu, mem) = figures(stats, replica.state);
+    Row::new(vec![
+        Cell::from(""),
+        Cell::from(Span::styled(format!("  #{number}"), theme.dim())),
+        Cell::from(state_span(theme, replica, None)),
+        Cell::from(health_span(theme, replica.health)),
+        Cell::from(ports(&replica.ports, ports_w)),
+        Cell::from(cpu),
+        Cell::from(mem),
+        Cell::from(replica.restarts.to_string()),
+        Cell::from(crate::tui::format::uptime(replica, state.now)),
+    ])
+}
+
+fn figures(stats: Option<&crate::engine::stats::Stats>, st: ContainerState) -> (String, String) {
+    match (stats, st) {
+        (Some(s), ContainerState::Running) => (
+            crate::tui::format::cpu(s.cpu_percent),
+            crate::tui::format::memory(s.memory_bytes),
+        ),
+        _ => (String::new(), String::new()),
     }
 }
 
@@ -101,17 +151,13 @@ fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow, ports_w: us
             Cell::from(""),
         ]);
     };
-    let (cpu, mem) = match (&row.stats, status.state) {
-        (Some(s), ContainerState::Running) => (
-            crate::tui::format::cpu(s.cpu_percent),
-            crate::tui::format::memory(s.memory_bytes),
-        ),
-        _ => (String::new(), String::new()),
-    };
+    let (cpu, mem) = figures(row.stats.as_ref(), status.state);
+    let (running, total) = row.running_replicas();
+    let partly = (total > 1 && running < total).then_some((running, total));
     Row::new(vec![
         Cell::from(mark),
         Cell::from(label(state, row)),
-        Cell::from(state_span(theme, status)),
+        Cell::from(state_span(theme, status, partly)),
         Cell::from(health_span(theme, status.health)),
         Cell::from(ports(&status.ports, ports_w)),
         Cell::from(cpu),
@@ -121,10 +167,14 @@ fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow, ports_w: us
     ])
 }
 
-/// State with a symbol, so it reads without colour.
-fn state_span(theme: Theme, s: &ServiceStatus) -> Span<'static> {
+/// State with a symbol, so it reads without colour; `partly`: replicas running of all, when
+/// some are not.
+fn state_span(theme: Theme, s: &ServiceStatus, partly: Option<(usize, usize)>) -> Span<'static> {
     let (text, style) = match s.state {
-        ContainerState::Running => ("● running".to_string(), theme.ok()),
+        ContainerState::Running => match partly {
+            Some((up, all)) => (format!("● running {up}/{all}"), theme.warn()),
+            None => ("● running".to_string(), theme.ok()),
+        },
         ContainerState::Restarting => ("↻ restarting".to_string(), theme.warn()),
         ContainerState::Created => ("◌ created".to_string(), theme.dim()),
         ContainerState::Paused => ("‖ paused".to_string(), theme.warn()),
