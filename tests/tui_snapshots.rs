@@ -322,6 +322,25 @@ fn dashboard_with_a_scaled_service_expanded() {
         }
         update(&mut s, Msg::Engine(fixtures::update(r)));
     }
+    let sample = |mib: u64| Stats {
+        cpu_percent: 1.5,
+        memory_bytes: mib * 1024 * 1024,
+        memory_limit: 0,
+    };
+    update(
+        &mut s,
+        Msg::Stats {
+            service: "gaian".into(),
+            stats: sample(20),
+        },
+    );
+    update(
+        &mut s,
+        Msg::ReplicaStats {
+            container: devtui::engine::ContainerId("gaian-cid2".into()),
+            stats: sample(30),
+        },
+    );
     update(&mut s, Msg::Tick(fixtures::NOW));
     update(&mut s, key(KeyCode::Down));
     assert_snapshot!("scaled_collapsed", draw(&s).backend());

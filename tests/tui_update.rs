@@ -1097,3 +1097,70 @@ fn the_expand_key_toggles_the_selected_services_replicas() {
     let row = s.service("gaian").unwrap();
     assert!(s.replicas_shown(row).is_empty());
 }
+
+fn sample(cpu: f64, mib: u64) -> Stats {
+    Stats {
+        cpu_percent: cpu,
+        memory_bytes: mib * 1024 * 1024,
+        memory_limit: 0,
+    }
+}
+
+#[test]
+fn every_running_replica_streams_its_figures_and_the_row_sums_them() {
+    let mut s = fixtures::state(&["gaian"], 100, 30);
+    let mut fx = Vec::new();
+    for n in 1..=3 {
+        fx.extend(update(
+            &mut s,
+            Msg::Engine(fixtures::update(fixtures::replica(
+                "gaian",
+                n,
+                Health::Healthy,
+            ))),
+        ));
+    }
+    let cid = |n: u32| ContainerId(format!("gaian-cid{n}"));
+    assert!(fx.contains(&Effect::FollowStats {
+        service: "gaian".into()
+    }));
+    for n in [2, 3] {
+        assert!(fx.contains(&Effect::FollowReplicaStats {
+            service: "gaian".into(),
+            container: cid(n),
+        }));
+    }
+    update(
+        &mut s,
+        Msg::Stats {
+            service: "gaian".into(),
+            stats: sample(1.0, 10),
+        },
+    );
+    for n in [2, 3] {
+        update(
+            &mut s,
+            Msg::ReplicaStats {
+                container: cid(n),
+                stats: sample(f64::from(n), 10 * u64::from(n)),
+            },
+        );
+    }
+    let row = s.service("gaian").unwrap();
+    let total = row.total_stats().unwrap();
+    assert_eq!(total.cpu_percent, 6.0);
+    assert_eq!(total.memory_bytes, 60 * 1024 * 1024);
+    assert_eq!(row.figures(&row.replicas[2]).unwrap().cpu_percent, 3.0);
+
+    // The third replica goes: its stream stops, its figures leave the sum.
+    let fx = update(
+        &mut s,
+        Msg::Engine(EngineUpdate::Removed {
+            service: "gaian".into(),
+            container: Some(cid(3)),
+        }),
+    );
+    assert_eq!(fx, vec![Effect::StopReplicaStats { container: cid(3) }]);
+    let total = s.service("gaian").unwrap().total_stats().unwrap();
+    assert_eq!(total.cpu_percent, 3.0);
+}

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::engine::logs::LogEvent;
 use crate::engine::stats::Stats;
-use crate::engine::{EngineUpdate, ServiceStatus};
+use crate::engine::{ContainerId, EngineUpdate, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backup::Report;
 use crate::ops::backup::store::Entry;
@@ -42,6 +42,11 @@ pub enum Msg {
     },
     Stats {
         service: String,
+        stats: Stats,
+    },
+    /// A sample of a replica followed with `Effect::FollowReplicaStats`.
+    ReplicaStats {
+        container: ContainerId,
         stats: Stats,
     },
     /// The once-a-second clock (uptime, toasts expiring).
@@ -168,6 +173,15 @@ pub enum Effect {
     },
     StopStats {
         service: String,
+    },
+    /// Sample one more replica of a scaled service (the row's own container has
+    /// `FollowStats`), while the row is on screen.
+    FollowReplicaStats {
+        service: String,
+        container: ContainerId,
+    },
+    StopReplicaStats {
+        container: ContainerId,
     },
     /// Leave the TUI for an interactive shell in the service's container, then come back.
     Exec {

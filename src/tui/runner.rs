@@ -8,6 +8,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::logs::LogStart;
+use crate::engine::stats::Stats;
 use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backend::{Backend, NoShell, Target, shell_container};
@@ -27,6 +28,8 @@ const STATS_JITTER: std::time::Duration = std::time::Duration::from_millis(250);
 enum Kind {
     Logs,
     Stats,
+    /// Keyed by container id: a scaled service's other replicas.
+    ReplicaStats,
 }
 
 /// Runs effects as tasks and keeps the cancellation token of every stream.
@@ -114,6 +117,45 @@ impl Runner {
         }
     }
 
+    /// Streams `backend`'s samples as `wrap` makes them, at most one per `stats_interval`.
+    fn follow_stats<F>(
+        &self,
+        state: &State,
+        backend: Backend,
+        service: String,
+        token: CancellationToken,
+        wrap: F,
+    ) where
+        F: Fn(Stats) -> Msg + Send + Sync + 'static,
+    {
+        let (target, tx) = (self.target.clone(), self.stats_tx.clone());
+        let interval = state.options.stats_interval;
+        tokio::spawn(async move {
+            if interval <= crate::config::DEFAULT_STATS_INTERVAL {
+                target.follow_stats(backend, service, token, tx, wrap).await;
+                return;
+            }
+            // A longer `stats_interval`: the samples in between are dropped here.
+            let (every, mut samples) = mpsc::channel(1);
+            tokio::spawn(async move {
+                target
+                    .follow_stats(backend, service, token, every, |s| s)
+                    .await;
+            });
+            let mut last: Option<tokio::time::Instant> = None;
+            while let Some(stats) = samples.recv().await {
+                // The engine's period jitters: a sample a little early still counts.
+                let due = last.is_none_or(|t| t.elapsed() + STATS_JITTER >= interval);
+                if due {
+                    last = Some(tokio::time::Instant::now());
+                    if tx.send(wrap(stats)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
     /// Follows the native services another devtui runs for the project, unless this one
     /// runs its own (one devtui per project does) or it already does. Called again on engine
     /// updates: an `up` in another terminal starts containers before its native services.
@@ -167,39 +209,26 @@ impl Runner {
             Effect::FollowStats { service } => {
                 let (backend, _) = self.resolve(state, &service);
                 let token = self.stream_token(Kind::Stats, &service);
-                let (target, tx) = (self.target.clone(), self.stats_tx.clone());
                 let name = service.clone();
                 let wrap = move |stats| Msg::Stats {
                     service: name.clone(),
                     stats,
                 };
-                let interval = state.options.stats_interval;
-                tokio::spawn(async move {
-                    if interval <= crate::config::DEFAULT_STATS_INTERVAL {
-                        target.follow_stats(backend, service, token, tx, wrap).await;
-                        return;
-                    }
-                    // A longer `stats_interval`: the samples in between are dropped here.
-                    let (every, mut samples) = mpsc::channel(1);
-                    tokio::spawn(async move {
-                        target
-                            .follow_stats(backend, service, token, every, |s| s)
-                            .await;
-                    });
-                    let mut last: Option<tokio::time::Instant> = None;
-                    while let Some(stats) = samples.recv().await {
-                        // The engine's period jitters: a sample a little early still counts.
-                        let due = last.is_none_or(|t| t.elapsed() + STATS_JITTER >= interval);
-                        if due {
-                            last = Some(tokio::time::Instant::now());
-                            if tx.send(wrap(stats)).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                });
+                self.follow_stats(state, backend, service, token, wrap);
             }
             Effect::StopStats { service } => self.stop(Kind::Stats, service),
+            Effect::FollowReplicaStats { service, container } => {
+                let token = self.stream_token(Kind::ReplicaStats, container.as_str());
+                let backend = Backend::Container(container.clone());
+                let wrap = move |stats| Msg::ReplicaStats {
+                    container: container.clone(),
+                    stats,
+                };
+                self.follow_stats(state, backend, service, token, wrap);
+            }
+            Effect::StopReplicaStats { container } => {
+                self.stop(Kind::ReplicaStats, container.0);
+            }
             Effect::Action { service, action } => {
                 let (backend, status) = self.resolve(state, &service);
                 let (target, tx) = (self.target.clone(), self.tx.clone());

@@ -89,6 +89,8 @@ pub struct ServiceRow {
     /// The service's containers, by compose's container number; empty for a native
     /// service or one without a container.
     pub replicas: Vec<ServiceStatus>,
+    /// The last sample of each replica but the row's own container (whose is `stats`).
+    pub replica_stats: BTreeMap<ContainerId, Stats>,
 }
 
 impl ServiceRow {
@@ -98,7 +100,43 @@ impl ServiceRow {
             status: None,
             stats: None,
             replicas: Vec::new(),
+            replica_stats: BTreeMap::new(),
         }
+    }
+
+    /// The row's own container: the one actions, logs and `stats` go through.
+    pub fn primary(&self) -> Option<&ContainerId> {
+        self.status.as_ref()?.container_id()
+    }
+
+    /// A replica's last sample.
+    pub fn figures(&self, replica: &ServiceStatus) -> Option<&Stats> {
+        let id = replica.container_id()?;
+        if Some(id) == self.primary() {
+            self.stats.as_ref()
+        } else {
+            self.replica_stats.get(id)
+        }
+    }
+
+    /// CPU and memory of every running replica together; `None` before the row's own
+    /// container has a sample.
+    pub fn total_stats(&self) -> Option<Stats> {
+        let mut total = self.stats?;
+        for replica in self.replicas.iter().filter(|r| r.state.is_up()) {
+            if replica.container_id() == self.primary() {
+                continue;
+            }
+            if let Some(s) = replica
+                .container_id()
+                .and_then(|id| self.replica_stats.get(id))
+            {
+                total.cpu_percent += s.cpu_percent;
+                total.memory_bytes = total.memory_bytes.saturating_add(s.memory_bytes);
+                total.memory_limit = total.memory_limit.saturating_add(s.memory_limit);
+            }
+        }
+        Some(total)
     }
 
     /// Replicas running (or restarting), and how many there are.
@@ -130,6 +168,7 @@ impl ServiceRow {
     /// Drops the replica of `id`; the row stays while other replicas exist.
     pub fn remove_replica(&mut self, id: &ContainerId) {
         self.replicas.retain(|r| r.container_id() != Some(id));
+        self.replica_stats.remove(id);
         self.summarise();
     }
 
@@ -142,6 +181,14 @@ impl ServiceRow {
             .find(|r| r.state.is_up())
             .or(self.replicas.first())
             .cloned();
+        // A stopped replica's last figures are not shown again.
+        let up: Vec<&ContainerId> = self
+            .replicas
+            .iter()
+            .filter(|r| r.state.is_up())
+            .filter_map(|r| r.container_id())
+            .collect();
+        self.replica_stats.retain(|id, _| up.contains(&id));
         let Some(mut summary) = primary else {
             self.status = None;
             self.stats = None;
@@ -290,6 +337,8 @@ pub struct Streams {
     pub logs: BTreeMap<String, LogStreamState>,
     /// Stats streams, by service: running services whose rows are on screen.
     pub stats: BTreeMap<String, StreamSource>,
+    /// Stats streams of the other running replicas of those services: container → service.
+    pub replica_stats: BTreeMap<ContainerId, String>,
     /// Last timestamp seen per service, to resume after a container restart.
     pub last_log_ts: BTreeMap<String, Timestamp>,
 }

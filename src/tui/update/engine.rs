@@ -37,6 +37,10 @@ pub(super) fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Ef
             for service in remove_container_streams(&mut state.streams.stats, &state.natives) {
                 fx.push(Effect::StopStats { service });
             }
+            // Replica streams are container streams all.
+            for container in std::mem::take(&mut state.streams.replica_stats).into_keys() {
+                fx.push(Effect::StopReplicaStats { container });
+            }
         }
         // A native service's row follows its supervisor, whatever containers say.
         EngineUpdate::Service(status) if state.is_native(&status.service) => {}

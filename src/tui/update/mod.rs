@@ -12,6 +12,7 @@ mod streams;
 
 use ratatui::crossterm::event::KeyEventKind;
 
+use crate::engine::ContainerId;
 use crate::engine::stats::Stats;
 use crate::ops::run::Output;
 use crate::tui::format;
@@ -23,7 +24,10 @@ use crate::tui::state::{Redraw, State, TOAST_FOR, Toast};
 pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
     let mut fx = Vec::new();
     // Log lines and samples change no stream: a flood is not worth a look at every stream.
-    let streams_may_change = !matches!(msg, Msg::Logs { .. } | Msg::Stats { .. });
+    let streams_may_change = !matches!(
+        msg,
+        Msg::Logs { .. } | Msg::Stats { .. } | Msg::ReplicaStats { .. }
+    );
     match msg {
         Msg::Key(key) => {
             // Key releases and repeats arrive only with keyboard enhancement; act on presses.
@@ -64,6 +68,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Logs { service, event } => streams::on_logs(state, &service, event),
         Msg::Stats { service, stats } => on_stats(state, &service, stats),
+        Msg::ReplicaStats { container, stats } => on_replica_stats(state, container, stats),
         Msg::Tick(now) => {
             if state.toast.as_ref().is_some_and(|t| t.expires <= now) {
                 state.toast = None;
@@ -139,6 +144,22 @@ fn on_stats(state: &mut State, service: &str, stats: Stats) {
     let shown = |s: &Stats| (format::cpu(s.cpu_percent), format::memory(s.memory_bytes));
     let moved = row.stats.as_ref().map(shown) != Some(shown(&stats));
     row.stats = Some(stats);
+    if moved {
+        state.redraw = state.redraw.max(Redraw::OnTick);
+    }
+}
+
+/// Keeps a sample of a replica whose stats stream is wanted; a late one is dropped.
+fn on_replica_stats(state: &mut State, container: ContainerId, stats: Stats) {
+    let Some(service) = state.streams.replica_stats.get(&container) else {
+        return;
+    };
+    let Some(row) = state.services.iter_mut().find(|r| &r.name == service) else {
+        return;
+    };
+    let shown = |s: &Stats| (format::cpu(s.cpu_percent), format::memory(s.memory_bytes));
+    let moved = row.replica_stats.get(&container).map(shown) != Some(shown(&stats));
+    row.replica_stats.insert(container, stats);
     if moved {
         state.redraw = state.redraw.max(Redraw::OnTick);
     }

@@ -1,8 +1,8 @@
 //! Log and stats streams: exactly what is on screen streams, and what arrives from a stream
 //! lands in the log buffers.
 
-use crate::engine::ContainerState;
 use crate::engine::logs::{LogEvent, LogStream, Timestamp};
+use crate::engine::{ContainerId, ContainerState};
 use crate::tui::logbuf::Stream;
 use crate::tui::msg::Effect;
 use crate::tui::state::{EngineLink, LogStreamState, ServiceRow, State, StreamSource};
@@ -172,6 +172,43 @@ fn sync_stats(state: &mut State, fx: &mut Vec<Effect>) {
         if !state.streams.stats.contains_key(&service) {
             state.streams.stats.insert(service.clone(), source);
             fx.push(Effect::FollowStats { service });
+        }
+    }
+    sync_replica_stats(state, fx);
+}
+
+/// The other running replicas of the services streamed above, one stream each.
+fn sync_replica_stats(state: &mut State, fx: &mut Vec<Effect>) {
+    let wanted: Vec<(ContainerId, String)> = state
+        .services_on_screen()
+        .filter(|r| state.streams.stats.contains_key(&r.name) && !state.is_native(&r.name))
+        .flat_map(|r| {
+            r.replicas
+                .iter()
+                .filter(|s| s.state.is_up())
+                .filter_map(|s| s.container_id())
+                .filter(|id| Some(*id) != r.primary())
+                .map(|id| (id.clone(), r.name.clone()))
+        })
+        .collect();
+    let stale: Vec<ContainerId> = state
+        .streams
+        .replica_stats
+        .keys()
+        .filter(|id| !wanted.iter().any(|(w, _)| w == *id))
+        .cloned()
+        .collect();
+    for container in stale {
+        state.streams.replica_stats.remove(&container);
+        fx.push(Effect::StopReplicaStats { container });
+    }
+    for (container, service) in wanted {
+        if !state.streams.replica_stats.contains_key(&container) {
+            state
+                .streams
+                .replica_stats
+                .insert(container.clone(), service.clone());
+            fx.push(Effect::FollowReplicaStats { service, container });
         }
     }
 }

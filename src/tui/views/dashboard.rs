@@ -102,12 +102,7 @@ fn replica_row<'a>(
     ports_w: usize,
 ) -> Row<'a> {
     let number = replica.replica.map_or(place + 1, |n| n as usize);
-    // Figures are streamed for the row's own container only.
-    let stats = row
-        .stats
-        .as_ref()
-        .filter(|_| row.status.as_ref().and_then(|s| s.container_id()) == replica.container_id());
-    let (cpu, mem) = figures(stats, replica.state);
+    let (cpu, mem) = figures(row.figures(replica), replica.state);
     Row::new(vec![
         Cell::from(""),
         Cell::from(Span::styled(format!("  #{number}"), theme.dim())),
@@ -151,7 +146,7 @@ fn service_row<'a>(state: &State, theme: Theme, row: &'a ServiceRow, ports_w: us
             Cell::from(""),
         ]);
     };
-    let (cpu, mem) = figures(row.stats.as_ref(), status.state);
+    let (cpu, mem) = figures(row.total_stats().as_ref(), status.state);
     let (running, total) = row.running_replicas();
     let partly = (total > 1 && running < total).then_some((running, total));
     Row::new(vec![
