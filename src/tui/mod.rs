@@ -12,6 +12,7 @@ pub mod format;
 pub mod logbuf;
 pub mod logview;
 pub mod msg;
+pub mod replica_logs;
 pub mod runner;
 pub mod state;
 pub mod terminal;

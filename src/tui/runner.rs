@@ -17,6 +17,7 @@ use crate::ops::run::{self, Place};
 use crate::project::Project;
 use crate::supervisor::control;
 use crate::tui::msg::{Effect, Msg};
+use crate::tui::replica_logs;
 use crate::tui::state::State;
 
 /// How early a stats sample may come and still count as due (the engine's once-a-second
@@ -187,6 +188,7 @@ impl Runner {
                 since,
             } => {
                 let (backend, _) = self.resolve(state, &service);
+                let replicas = replicas(state, &service);
                 let token = self.stream_token(Kind::Logs, &service);
                 let (target, tx) = (self.target.clone(), self.tx.clone());
                 let name = service.clone();
@@ -200,9 +202,14 @@ impl Runner {
                         since,
                         follow: true,
                     };
-                    target
-                        .follow_logs(backend, service, start, token, tx, wrap)
-                        .await;
+                    if replicas.len() > 1 {
+                        replica_logs::follow(target, service, replicas, start, token, tx, wrap)
+                            .await;
+                    } else {
+                        target
+                            .follow_logs(backend, service, start, token, tx, wrap)
+                            .await;
+                    }
                 });
             }
             Effect::StopLogs { service } => self.stop(Kind::Logs, service),
@@ -404,4 +411,20 @@ fn save(path: &str, contents: &str) -> std::io::Result<()> {
         f.write_all(contents.as_bytes())
     })
     .map(drop)
+}
+
+/// The containers of a scaled service, with compose's numbers (else their place), as the
+/// dashboard shows them; empty for a native service.
+fn replicas(state: &State, service: &str) -> Vec<(u32, ContainerId)> {
+    if state.is_native(service) {
+        return Vec::new();
+    }
+    let Some(row) = state.service(service) else {
+        return Vec::new();
+    };
+    row.replicas
+        .iter()
+        .zip(1..)
+        .filter_map(|(r, place)| Some((r.replica.unwrap_or(place), r.container_id()?.clone())))
+        .collect()
 }
