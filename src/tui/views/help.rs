@@ -53,6 +53,7 @@ const LEFT: &[Section] = &[
             ("g/G Home/End", "first / last", &[A::Top, A::Bottom]),
             ("enter, l", "follow its logs", &[A::OpenLogs]),
             ("space", "mark for merged view", &[A::Mark]),
+            ("+", "replicas: show / hide", &[A::Expand]),
             ("L", "merged (marked or all)", &[A::LogsMerged]),
             ("e", "shell (bash, else sh)", &[A::Exec]),
             ("r", "restart (confirm)", &[A::Restart]),
