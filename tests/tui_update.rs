@@ -1164,3 +1164,25 @@ fn every_running_replica_streams_its_figures_and_the_row_sums_them() {
     let total = s.service("gaian").unwrap().total_stats().unwrap();
     assert_eq!(total.cpu_percent, 3.0);
 }
+
+#[test]
+fn a_click_on_a_replica_sub_row_selects_its_service() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let mut s = scaled(3);
+    update(&mut s, key(KeyCode::Down));
+    update(&mut s, ch('+'));
+    update(&mut s, key(KeyCode::Up));
+    assert_eq!(s.selection.index, 0);
+    // Border and header, postgres, gaian, #1, then #2.
+    let table_y = s.layout().table.y;
+    update(
+        &mut s,
+        Msg::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column: 3,
+            row: table_y + 2 + 3,
+            modifiers: KeyModifiers::NONE,
+        }),
+    );
+    assert_eq!(s.selection.index, 1);
+}

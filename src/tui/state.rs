@@ -560,6 +560,19 @@ impl State {
             })
     }
 
+    /// The service drawn on the table's `line` (0: the first row under the header); a
+    /// replica's sub-row counts as its service.
+    pub fn service_at_line(&self, line: usize) -> Option<usize> {
+        let mut top = 0;
+        for (i, row) in self.services.iter().enumerate().skip(self.selection.offset) {
+            top += 1 + self.replicas_shown(row).len();
+            if line < top {
+                return Some(i);
+            }
+        }
+        None
+    }
+
     /// The replicas shown as sub-rows under `row`: all of them when it is expanded.
     pub fn replicas_shown<'a>(&self, row: &'a ServiceRow) -> &'a [ServiceStatus] {
         if self.selection.expanded.contains(&row.name) {

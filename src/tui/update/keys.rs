@@ -270,9 +270,11 @@ pub(super) fn on_mouse(state: &mut State, mouse: MouseEvent) {
         ),
         MouseEventKind::Down(MouseButton::Left) if in_table => {
             // Border and header take the first two rows.
-            let row = usize::from(mouse.row.saturating_sub(layout.table.y + 2));
-            let clicked = state.selection.offset + row;
-            if mouse.row >= layout.table.y + 2 && clicked < state.services.len() {
+            let line = usize::from(mouse.row.saturating_sub(layout.table.y + 2));
+            let clicked = state.service_at_line(line);
+            if mouse.row >= layout.table.y + 2
+                && let Some(clicked) = clicked
+            {
                 select(state, clicked);
                 state.focus = Focus::Services;
             }
