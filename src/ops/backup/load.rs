@@ -21,7 +21,7 @@ use super::{
     human_bytes, inspect,
 };
 use crate::engine::pipe::{self, Command};
-use crate::engine::{ContainerState, watch};
+use crate::engine::{ContainerId, ContainerState, watch};
 use crate::ops::backend::Backend;
 
 /// Which backup to restore from.
@@ -742,16 +742,28 @@ async fn upload_files(
         }
         tar.into_inner()?.flush()
     });
+    upload_tar(docker, &s.container, dir.to_string(), rx, builder, path).await
+}
+
+/// Uploads into `dir` of `container` the tar that `builder` (a blocking task reading `path`)
+/// writes into `rx`'s channel; the builder's error, naming `path`, wins over the engine's.
+async fn upload_tar(
+    docker: &Docker,
+    container: &ContainerId,
+    dir: String,
+    rx: mpsc::Receiver<Bytes>,
+    builder: tokio::task::JoinHandle<io::Result<()>>,
+    path: &Path,
+) -> Result<(), Error> {
     let options = UploadToContainerOptions {
-        path: dir.to_string(),
+        path: dir,
         ..Default::default()
     };
-    let body = channel_body(rx);
     let uploaded = docker
         .upload_to_container(
-            s.container.as_str(),
+            container.as_str(),
             Some(options),
-            bollard::body_stream(body),
+            bollard::body_stream(channel_body(rx)),
         )
         .await;
     let built = builder.await.map_err(|e| Error::Other(e.to_string()))?;
@@ -852,7 +864,7 @@ async fn load_volumes(
 /// are `index/NAME/…`, NAME being `target`'s last component.
 async fn upload_volume(
     docker: &Docker,
-    container: &crate::engine::ContainerId,
+    container: &ContainerId,
     path: &Path,
     index: usize,
     target: &str,
@@ -907,25 +919,7 @@ async fn upload_volume(
         meter.emit();
         Ok(())
     });
-    let options = UploadToContainerOptions {
-        path: parent,
-        ..Default::default()
-    };
-    let body = channel_body(rx);
-    let uploaded = docker
-        .upload_to_container(
-            container.as_str(),
-            Some(options),
-            bollard::body_stream(body),
-        )
-        .await;
-    let built = builder.await.map_err(|e| Error::Other(e.to_string()))?;
-    built.map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    uploaded?;
-    Ok(())
+    upload_tar(docker, container, parent, rx, builder, path).await
 }
 
 #[cfg(test)]
