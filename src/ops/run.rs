@@ -6,6 +6,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
+use bollard::Docker;
 use serde_json::json;
 use tokio::io::{AsyncRead, BufReader};
 
@@ -115,12 +116,8 @@ pub async fn run_lines(
             backend,
             status,
         } => {
-            let container = container(name, backend, status.as_ref().as_ref())?;
-            let docker = target
-                .engine
-                .get()
-                .await
-                .map_err(super::backend::Error::from)?;
+            let (docker, container) =
+                service_container(name, backend, status.as_ref().as_ref(), target).await?;
             let mut splitter = [Lines::default(), Lines::default()];
             let code = exec::stream(&docker, &container, cmd.run.clone(), env_of(cmd), |o, b| {
                 let at = usize::from(o == Output::Stderr);
@@ -160,12 +157,8 @@ pub async fn run_terminal(
             backend,
             status,
         } => {
-            let container = container(name, backend, status.as_ref().as_ref())?;
-            let docker = target
-                .engine
-                .get()
-                .await
-                .map_err(super::backend::Error::from)?;
+            let (docker, container) =
+                service_container(name, backend, status.as_ref().as_ref(), target).await?;
             ratatui::crossterm::terminal::enable_raw_mode().map_err(exec::Error::from)?;
             let result = exec::interactive(&docker, &container, cmd.run.clone(), env_of(cmd)).await;
             let _ = ratatui::crossterm::terminal::disable_raw_mode();
@@ -211,6 +204,22 @@ fn code_of(status: std::process::ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(exit::FAILED)
+}
+
+/// The container a service command runs in, and the engine to reach it.
+async fn service_container(
+    service: &str,
+    backend: &Backend,
+    status: Option<&ServiceStatus>,
+    target: &Target,
+) -> Result<(Docker, crate::engine::ContainerId), Error> {
+    let container = container(service, backend, status)?;
+    let docker = target
+        .engine
+        .get()
+        .await
+        .map_err(super::backend::Error::from)?;
+    Ok((docker, container))
 }
 
 fn container(
