@@ -187,22 +187,7 @@ async fn mysql(
     let client = first_command(docker, s, &["mariadb", "mysql"]).await?;
     let dumper = first_command(docker, s, &["mariadb-dump", "mysqldump"]).await?;
     let user = s.login.user.clone().unwrap_or_else(|| "root".into());
-    let version = query(
-        docker,
-        s,
-        Command::new([
-            client.as_str(),
-            "-N",
-            "-B",
-            "-u",
-            &user,
-            "-e",
-            "SELECT VERSION()",
-        ])
-        .env(env.clone()),
-        &client,
-    )
-    .await?;
+    let version = mysql_query(docker, s, &client, &user, "SELECT VERSION()").await?;
     let mut cmd = vec![
         dumper.clone(),
         "--single-transaction".into(),
@@ -568,6 +553,20 @@ pub(crate) async fn query(
     } else {
         Err(tool(s, tool_name, &outcome.reason()))
     }
+}
+
+/// One SQL statement through the MariaDB/MySQL `client` as `user`: its rows, tab-separated,
+/// without the column names.
+pub(crate) async fn mysql_query(
+    docker: &Docker,
+    s: &Subject,
+    client: &str,
+    user: &str,
+    sql: &str,
+) -> Result<String, Error> {
+    let cmd =
+        Command::new([client, "-N", "-B", "-u", user, "-e", sql]).env(s.login.env(Kind::Mysql));
+    query(docker, s, cmd, client).await
 }
 
 /// The first of `names` the container has on its PATH.

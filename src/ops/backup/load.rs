@@ -12,7 +12,9 @@ use bollard::query_parameters::UploadToContainerOptions;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::dump::{self, BackupOptions, first_command, pg_names, query, redis_cli, redis_config};
+use super::dump::{
+    self, BackupOptions, first_command, mysql_query, pg_names, query, redis_cli, redis_config,
+};
 use super::format::{self, Checked, Format};
 use super::kind::Kind;
 use super::store::Entry;
@@ -580,22 +582,14 @@ async fn load_mysql(
         // The database is recreated empty (with its character set), so tables the backup
         // does not have do not survive the restore.
         let quoted = db.replace('\'', "''");
-        let charset = query(
+        let charset = mysql_query(
             docker,
             s,
-            Command::new([
-                client.as_str(),
-                "-N",
-                "-B",
-                "-u",
-                &user,
-                "-e",
-                &format!(
-                    "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{quoted}'"
-                ),
-            ])
-            .env(env.clone()),
             &client,
+            &user,
+            &format!(
+                "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = '{quoted}'"
+            ),
         )
         .await?;
         let ident = format!("`{}`", db.replace('`', "``"));
