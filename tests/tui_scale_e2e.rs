@@ -1,6 +1,7 @@
 //! End to end: a service scaled to three replicas while the TUI runs shows as one row
 //! `web ×3`, expands to its replicas, loses one on a scale down, and its log pane merges
-//! the replicas' lines tagged `#N`; `s` stops every replica.
+//! the replicas' lines tagged `#N` (a replica started while the pane is open joins it);
+//! `s` stops every replica, and so does the CLI's `start` start them all.
 
 mod common;
 
@@ -70,6 +71,12 @@ fn tui_groups_replicas_under_their_service() {
         s.contains("#1 | hello from") && s.contains("#2 | hello from")
     });
 
+    // Scaled up while the pane streams: the new replica's lines join the pane.
+    scale("3");
+    term.wait_for("the new replica's lines in the open pane", |s| {
+        s.contains("#3 | hello from")
+    });
+
     term.keys(&["Escape"]);
     std::thread::sleep(std::time::Duration::from_millis(300));
 
@@ -77,19 +84,35 @@ fn tui_groups_replicas_under_their_service() {
     term.keys(&["s"]);
     term.wait_for("the stop question", |s| s.contains("top web"));
     term.keys(&["y"]);
-    term.wait_for("both replicas stopped", |s| {
-        row(s, "web").is_some_and(|r| r.contains("web ×2") && !r.contains("running"))
+    term.wait_for("every replica stopped", |s| {
+        row(s, "web").is_some_and(|r| r.contains("web ×3") && !r.contains("running"))
     });
-    let running = run(Command::new("docker").args([
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label=com.docker.compose.project={project}"),
-    ]));
+    let running = || {
+        let out = run(Command::new("docker").args([
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+        ]));
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert_eq!(running(), 0, "no replica left running");
+
+    // The CLI acts on the service too: every replica starts.
+    let out = run(common::devtui(dir.path(), data.path()).args(["-p", &project, "start", "web"]));
+    assert_eq!(out.status.code(), Some(0), "start web: {out:?}");
     assert!(
-        String::from_utf8_lossy(&running.stdout).trim().is_empty(),
-        "no replica left running"
+        String::from_utf8_lossy(&out.stdout).contains("3 replicas started"),
+        "start web said: {out:?}"
     );
+    assert_eq!(
+        running(),
+        3,
+        "every replica running after `devtui start web`"
+    );
+    term.wait_for("the row running again", |s| {
+        row(s, "web").is_some_and(|r| r.contains("web ×3") && r.contains("● running"))
+    });
 
     term.keys(&["q"]);
     let screen = term.wait_for("devtui to exit", |s| s.contains("DEVTUI-EXIT="));

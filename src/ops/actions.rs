@@ -5,7 +5,7 @@
 //! `up -d --force-recreate --no-deps`) through the compose CLI, like all lifecycle work; a
 //! native service's through its supervisor.
 
-use super::backend::{Error, Target};
+use super::backend::{Backend, Error, Target};
 use crate::engine::client;
 use crate::exit::{self, Failure};
 use crate::project::Discovery;
@@ -81,6 +81,19 @@ pub async fn run(project: &Discovery, action: Action, service: &str) -> anyhow::
         ),
     };
     let (backend, status) = target.locate(service).await.map_err(failed)?;
+    if matches!(backend, Backend::Container(_)) && Target::acts_on_each_replica(action) {
+        let replicas = target.replicas(service).await.map_err(failed)?;
+        if replicas.len() > 1 {
+            let message = target
+                .perform_each(service, action, replicas)
+                .await
+                .map_err(|e| {
+                    Failure::new(exit::FAILED, format!("{} {service}: {e}", action.verb()))
+                })?;
+            println!("{message}");
+            return Ok(exit::OK);
+        }
+    }
     let message = target
         .perform(&backend, service, action, status.as_ref(), |line| {
             eprintln!("{line}")

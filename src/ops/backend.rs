@@ -132,6 +132,57 @@ impl Target {
         Ok((self.resolve(service, status.as_ref()), status))
     }
 
+    /// The containers of `service` in the engine, with compose's replica numbers (else
+    /// their place), in that order.
+    pub async fn replicas(&self, service: &str) -> Result<Vec<(u32, ContainerId)>, Error> {
+        let docker = self.engine.get().await?;
+        let mut mine: Vec<ServiceStatus> = watch::snapshot(&docker, &self.project)
+            .await?
+            .into_iter()
+            .filter(|s| s.service == service)
+            .collect();
+        mine.sort_by_key(|s| (s.replica.unwrap_or(u32::MAX), s.container_id().cloned()));
+        Ok(mine
+            .iter()
+            .zip(1..)
+            .filter_map(|(s, place)| Some((s.replica.unwrap_or(place), s.container_id()?.clone())))
+            .collect())
+    }
+
+    /// Restarts, stops or starts every replica of a scaled service at once: the service is
+    /// what the user named, not one of its containers. An error names the replica (`#N`).
+    pub async fn perform_each(
+        &self,
+        service: &str,
+        action: Action,
+        replicas: Vec<(u32, ContainerId)>,
+    ) -> Result<String, String> {
+        let count = replicas.len();
+        let results =
+            futures_util::future::join_all(replicas.into_iter().map(|(n, id)| async move {
+                let backend = Backend::Container(id);
+                let result = self.perform(&backend, service, action, None, |_| {}).await;
+                result.map_err(|e| format!("#{n}: {e}"))
+            }))
+            .await;
+        let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+        if !errors.is_empty() {
+            return Err(errors.join("; "));
+        }
+        let done = match action {
+            Action::Stop => "stopped",
+            Action::Start => "started",
+            _ => "restarted",
+        };
+        Ok(format!("{service}: {count} replicas {done}"))
+    }
+
+    /// Whether `action` on a scaled service acts on each replica (`perform_each`) rather
+    /// than on the service as a whole.
+    pub fn acts_on_each_replica(action: Action) -> bool {
+        matches!(action, Action::Restart | Action::Stop | Action::Start)
+    }
+
     /// Performs `action` on `service`, which runs on `backend` with `status` (its ports, for
     /// open); `on_line` gets compose's progress (a rebuild's build output). Returns a
     /// one-line message for the user.

@@ -167,6 +167,13 @@ pub enum Effect {
     StopLogs {
         service: String,
     },
+    /// A replica that appeared while its service's logs stream: its output joins that
+    /// stream (prefixed `#N | `) until the stream stops.
+    JoinLogs {
+        service: String,
+        number: u32,
+        container: ContainerId,
+    },
     /// Sample a service's CPU and memory while its row is on screen.
     FollowStats {
         service: String,

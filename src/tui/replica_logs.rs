@@ -62,6 +62,52 @@ pub async fn follow<M, F>(
     }
 }
 
+/// Follows one replica that appeared while `service`'s pane was streaming: its lines, from
+/// its first, join the pane's stream prefixed `#number | `. The pane's stream says when it
+/// ends; this one's end (its container stopping) is not the pane's.
+pub async fn join<M, F>(
+    target: Target,
+    service: String,
+    number: u32,
+    id: ContainerId,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<M>,
+    wrap: F,
+) where
+    F: Fn(LogEvent) -> M + Send + 'static,
+    M: Send + 'static,
+{
+    let (lines, mut rx) = mpsc::channel(MERGE_BOUND);
+    let start = LogStart {
+        tail: LogStart::ALL,
+        since: None,
+        follow: true,
+    };
+    let follow = tokio::spawn(async move {
+        target
+            .follow_logs(Backend::Container(id), service, start, cancel, lines, |e| e)
+            .await;
+    });
+    while let Some(event) = rx.recv().await {
+        match event {
+            LogEvent::Lines(batch) => {
+                if tx
+                    .send(wrap(LogEvent::Lines(prefixed(&batch, number))))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            LogEvent::Ended(Some(error)) => {
+                tracing::warn!(number, %error, "a replica's log stream ended");
+            }
+            LogEvent::Ended(None) => {}
+        }
+    }
+    follow.abort();
+}
+
 /// `batch` with `#number | ` before every line.
 pub fn prefixed(batch: &LogBatch, number: u32) -> LogBatch {
     let tag = format!("#{number} | ");

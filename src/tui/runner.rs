@@ -213,6 +213,25 @@ impl Runner {
                 });
             }
             Effect::StopLogs { service } => self.stop(Kind::Logs, service),
+            Effect::JoinLogs {
+                service,
+                number,
+                container,
+            } => {
+                let Some(stream) = self.streams.get(&(Kind::Logs, service.clone())) else {
+                    return;
+                };
+                let token = stream.child_token();
+                let (target, tx) = (self.target.clone(), self.tx.clone());
+                let name = service.clone();
+                let wrap = move |event| Msg::Logs {
+                    service: name.clone(),
+                    event,
+                };
+                tokio::spawn(replica_logs::join(
+                    target, service, number, container, token, tx, wrap,
+                ));
+            }
             Effect::FollowStats { service } => {
                 let (backend, _) = self.resolve(state, &service);
                 let token = self.stream_token(Kind::Stats, &service);
@@ -240,10 +259,9 @@ impl Runner {
                 let (backend, status) = self.resolve(state, &service);
                 let (target, tx) = (self.target.clone(), self.tx.clone());
                 let replicas = replicas(state, &service);
-                let each_replica = matches!(action, Action::Restart | Action::Stop | Action::Start);
-                if replicas.len() > 1 && each_replica {
+                if replicas.len() > 1 && Target::acts_on_each_replica(action) {
                     tokio::spawn(async move {
-                        let result = on_replicas(&target, &service, action, replicas).await;
+                        let result = target.perform_each(&service, action, replicas).await;
                         action_done(&tx, service, action, result).await;
                     });
                     return;
@@ -431,39 +449,5 @@ fn replicas(state: &State, service: &str) -> Vec<(u32, ContainerId)> {
     let Some(row) = state.service(service) else {
         return Vec::new();
     };
-    row.replicas
-        .iter()
-        .zip(1..)
-        .filter_map(|(r, place)| Some((r.replica.unwrap_or(place), r.container_id()?.clone())))
-        .collect()
-}
-
-/// Restart, stop or start every replica of a scaled service at once: the row stands for
-/// the service, not for the container whose status it shows.
-async fn on_replicas(
-    target: &Target,
-    service: &str,
-    action: Action,
-    replicas: Vec<(u32, ContainerId)>,
-) -> Result<String, String> {
-    let count = replicas.len();
-    let results = futures_util::future::join_all(replicas.into_iter().map(|(n, id)| async move {
-        let backend = Backend::Container(id);
-        let result = target
-            .perform(&backend, service, action, None, |_| {})
-            .await;
-        result.map_err(|e| format!("#{n}: {e}"))
-    }))
-    .await;
-    let errors: Vec<String> = results.into_iter().filter_map(Result::err).collect();
-    if errors.is_empty() {
-        let done = match action {
-            Action::Stop => "stopped",
-            Action::Start => "started",
-            _ => "restarted",
-        };
-        Ok(format!("{service}: {count} replicas {done}"))
-    } else {
-        Err(errors.join("; "))
-    }
+    row.numbered_containers()
 }

@@ -109,6 +109,15 @@ impl ServiceRow {
         self.status.as_ref()?.container_id()
     }
 
+    /// The service's containers with compose's replica numbers (else their place).
+    pub fn numbered_containers(&self) -> Vec<(u32, ContainerId)> {
+        self.replicas
+            .iter()
+            .zip(1..)
+            .filter_map(|(r, place)| Some((r.replica.unwrap_or(place), r.container_id()?.clone())))
+            .collect()
+    }
+
     /// A replica's last sample.
     pub fn figures(&self, replica: &ServiceStatus) -> Option<&Stats> {
         let id = replica.container_id()?;
@@ -328,6 +337,9 @@ pub struct LogStreamState {
     pub ended: bool,
     /// The container's start time when the stream ended.
     pub started_at: Option<String>,
+    /// The containers whose output the stream follows: a scaled service's replicas as they
+    /// were when it started, plus those that joined since.
+    pub containers: Vec<ContainerId>,
 }
 
 /// The streams running for what is on screen.

@@ -109,8 +109,26 @@ fn sync_logs(state: &mut State, fx: &mut Vec<Effect>) {
             continue;
         };
         let status = row.status.clone();
+        let containers = if state.is_native(&service) {
+            Vec::new()
+        } else {
+            row.numbered_containers()
+        };
         match state.streams.logs.get_mut(&service) {
             Some(s) if s.source == source => {
+                // A replica started while the pane streams (`scale`): its output joins.
+                if !s.ended {
+                    for (number, container) in &containers {
+                        if !s.containers.contains(container) {
+                            s.containers.push(container.clone());
+                            fx.push(Effect::JoinLogs {
+                                service: service.clone(),
+                                number: *number,
+                                container: container.clone(),
+                            });
+                        }
+                    }
+                }
                 // A stopped container's stream ended; it resumes when the container starts.
                 let restarted = s.ended
                     && status.as_ref().is_some_and(|st| {
@@ -118,6 +136,7 @@ fn sync_logs(state: &mut State, fx: &mut Vec<Effect>) {
                     });
                 if restarted {
                     s.ended = false;
+                    s.containers = containers.into_iter().map(|(_, id)| id).collect();
                     let since = resume_from(state.streams.last_log_ts.get(&service));
                     fx.push(Effect::FollowLogs {
                         service,
@@ -138,6 +157,7 @@ fn sync_logs(state: &mut State, fx: &mut Vec<Effect>) {
                         source,
                         ended: false,
                         started_at: None,
+                        containers: containers.into_iter().map(|(_, id)| id).collect(),
                     },
                 );
                 fx.push(Effect::FollowLogs {
