@@ -178,9 +178,10 @@ pub struct UpArgs {
     /// Do not open the TUI once the stack is up.
     #[arg(long)]
     pub no_tui: bool,
-    /// Seconds to wait for every service to be healthy.
-    #[arg(long, default_value_t = 120)]
-    pub timeout: u64,
+    /// Seconds to wait for every service to be healthy (default: the devtui profile's
+    /// `timeout`, else 120).
+    #[arg(long)]
+    pub timeout: Option<u64>,
     /// Services to start (default: all in the active profiles).
     #[arg(add = ArgValueCandidates::new(complete::services))]
     pub services: Vec<String>,
@@ -192,7 +193,7 @@ impl UpArgs {
             compose_profiles: self.profiles.clone(),
             devtui_profile: self.devtui_profile.clone(),
             default_profile: config.profile.value.clone(),
-            timeout: Duration::from_secs(self.timeout),
+            timeout: self.timeout.map(Duration::from_secs),
             services: self.services.clone(),
             keys: config.keys.map.clone(),
         }
@@ -548,7 +549,10 @@ async fn up(
     config: &crate::config::Config,
 ) -> anyhow::Result<i32> {
     let stack = crate::ops::up::run(project, args.options(config)).await?;
-    let tui = !args.no_tui && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let tui = !args.no_tui
+        && stack.tui != Some(false)
+        && std::io::stdin().is_terminal()
+        && std::io::stdout().is_terminal();
     let code = if tui {
         let options = crate::tui::state::Options::from_config(config);
         crate::tui::run_with(

@@ -27,6 +27,9 @@ const REDRAW: Duration = Duration::from_millis(100);
 /// crashes right after it starts fails `up` instead of being reported up.
 const SETTLE: Duration = Duration::from_secs(1);
 
+/// How long services get to be healthy when neither `--timeout` nor the profile says.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// What `up` starts and how.
 #[derive(Debug, Clone)]
 pub struct UpOptions {
@@ -37,8 +40,9 @@ pub struct UpOptions {
     /// The profile to use when `devtui_profile` is not given and the project has it (the
     /// config file's `profile`).
     pub default_profile: Option<String>,
-    /// How long every service gets to be healthy.
-    pub timeout: Duration,
+    /// How long every service gets to be healthy (`None`: the profile's `timeout`, else
+    /// `DEFAULT_TIMEOUT`).
+    pub timeout: Option<Duration>,
     /// Services to start (none: all the active profiles enable).
     pub services: Vec<String>,
     /// The TUI's keys in force: the profile's command keys are checked against them.
@@ -52,6 +56,8 @@ pub struct Stack {
     pub natives: Vec<Arc<Native>>,
     /// The devtui profile in force (a name or a path), for the TUI that follows.
     pub profile: Option<String>,
+    /// The profile's `tui:` (`Some(false)`: no TUI, as `--no-tui`).
+    pub tui: Option<bool>,
     /// Answers other devtui commands about the native services while it lives.
     control: Option<crate::supervisor::control::Server>,
 }
@@ -74,13 +80,50 @@ impl Stack {
 }
 
 /// `devtui up`: returns the running stack, or a `Failure` carrying the code and the message.
+///
+/// The devtui profile shapes what starts: its compose files replace the discovered ones
+/// (unless `-f` named them), its compose profiles add to `--profile`, its `services` are the
+/// default when no SERVICE is named. A profile whose services all run natively needs no
+/// engine and no compose (`run_native_only`).
 pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
     let started = Instant::now();
-    let loc = project::discover(args).map_err(Failure::from)?;
+    let mut loc = project::discover(args).map_err(Failure::from)?;
+    let chosen = up
+        .devtui_profile
+        .clone()
+        .or_else(|| default_profile(&loc, up.default_profile.as_deref()?));
+    let profile = match chosen.as_deref() {
+        Some(name) => {
+            Some(project::profile::load(&loc, name, Some(&up.keys)).map_err(profile_failure)?)
+        }
+        None => None,
+    };
+    if let Some(p) = &profile
+        && loc.origin != project::Origin::Explicit
+        && let Some(files) = p.compose_files(&loc.working_dir).map_err(profile_failure)?
+    {
+        loc.files = files;
+    }
+    let timeout = up
+        .timeout
+        .or_else(|| profile.as_ref()?.timeout.map(Duration::from_secs))
+        .unwrap_or(DEFAULT_TIMEOUT);
+    if let Some(p) = &profile
+        && p.native_only()
+        && up.compose_profiles.is_empty()
+        && up.services.iter().all(|s| p.native_names().contains(s))
+    {
+        return run_native_only(loc, p, chosen.clone(), &up.services, timeout, started).await;
+    }
     let ((engine, connected), compose_check) =
         tokio::join!(preflight::engine(), preflight::compose_version());
     let Some((docker, endpoint)) = connected else {
-        return Err(engine.into_failure().into());
+        let mut failure = engine.into_failure();
+        if let Some(hint) = without_docker_hint(&loc) {
+            failure.message.push('\n');
+            failure.message.push_str(&hint);
+        }
+        return Err(failure.into());
     };
     fail_on(compose_check)?;
     let env = preflight::env_file(&loc, true);
@@ -92,28 +135,27 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
             loc.env_path.display()
         );
     }
-    let chosen = up
-        .devtui_profile
-        .clone()
-        .or_else(|| default_profile(&loc, up.default_profile.as_deref()?));
-    let profile = match chosen.as_deref() {
-        Some(name) => {
-            Some(project::profile::load(&loc, name, Some(&up.keys)).map_err(profile_failure)?)
-        }
-        None => None,
-    };
-    let project = project::load_at(&loc, &up.compose_profiles)
+    let mut project = project::load_at(&loc, &up.compose_profiles)
         .await
         .map_err(Failure::from)?;
-    let natives = match &profile {
-        Some(p) => p.natives(&project).map_err(profile_failure)?,
-        None => Vec::new(),
+    let (natives, wanted) = match &profile {
+        Some(p) => {
+            let extra = p.compose_profiles(&project).map_err(profile_failure)?;
+            project.enable_profiles(&extra);
+            let natives = p.natives(&project).map_err(profile_failure)?;
+            let wanted = match up.services.is_empty() {
+                true => p.services(&project).map_err(profile_failure)?,
+                false => None,
+            };
+            (natives, wanted.unwrap_or_else(|| up.services.clone()))
+        }
+        None => (Vec::new(), up.services.clone()),
     };
-    let mut selection = project.selection(&up.services).map_err(Failure::from)?;
+    let mut selection = project.selection(&wanted).map_err(Failure::from)?;
     // Native services asked for by name, or all of the profile's when no name is given.
     let natives: Vec<NativeService> = natives
         .into_iter()
-        .filter(|n| up.services.is_empty() || selection.iter().any(|s| s.name == n.name))
+        .filter(|n| wanted.is_empty() || selection.iter().any(|s| s.name == n.name))
         .collect();
     let is_native = |name: &str| natives.iter().any(|n| n.name == name);
     // Their compose services' ports are checked too: the native process will bind them.
@@ -142,7 +184,7 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
 
     let selected: Vec<Service> = selection.into_iter().cloned().collect();
     let containers = if natives.is_empty() {
-        up.services.clone()
+        wanted.clone()
     } else {
         replace_containers(&project, &natives).await?;
         selected.iter().map(|s| s.name.clone()).collect()
@@ -150,12 +192,12 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
     let mut statuses = if selected.is_empty() {
         Vec::new()
     } else {
-        bring_up(&docker, &project, &selected, &containers, up.timeout)
+        bring_up(&docker, &project, &selected, &containers, timeout)
             .await
             // The failure quotes container logs and compose output: no secret values in them.
             .map_err(|f| Failure::new(f.code, project.secrets.mask(&f.message)))?
     };
-    let left = up.timeout.saturating_sub(started.elapsed());
+    let left = timeout.saturating_sub(started.elapsed());
     let running = crate::supervisor::lifecycle::start_all(&project, &natives, left).await?;
     // Other devtui commands (status, restart, down...) reach them through it.
     let control = control.map(|c| c.serve(&running));
@@ -173,8 +215,73 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
         project,
         natives: running,
         profile: chosen,
+        tui: profile.as_ref().and_then(|p| p.tui),
         control,
     })
+}
+
+/// `up` with a profile whose services all run natively: no engine, no compose. The model is
+/// the compose file's `x-devtui.native` block read by devtui itself.
+async fn run_native_only(
+    loc: project::Location,
+    profile: &project::profile::Profile,
+    chosen: Option<String>,
+    names: &[String],
+    timeout: Duration,
+    started: Instant,
+) -> anyhow::Result<Stack> {
+    let env = preflight::env_file(&loc, true);
+    let created_env = env.ok && env.detail.starts_with("created");
+    fail_on(env)?;
+    if created_env {
+        eprintln!(
+            "devtui: created {} (mode 0600, secrets generated)",
+            loc.env_path.display()
+        );
+    }
+    let project = project::load_native(&loc).map_err(Failure::from)?;
+    let natives: Vec<NativeService> = profile
+        .natives(&project)
+        .map_err(profile_failure)?
+        .into_iter()
+        .filter(|n| names.is_empty() || names.contains(&n.name))
+        .collect();
+    let control = crate::supervisor::control::claim(&project.name)?;
+    let running = crate::supervisor::lifecycle::start_all(&project, &natives, timeout).await?;
+    let control = control.serve(&running);
+    let statuses = running
+        .iter()
+        .map(crate::supervisor::lifecycle::status)
+        .collect();
+    let report = super::status::build_report(&project.name, None, statuses);
+    print!("{}", super::status::table(&report));
+    eprintln!(
+        "devtui: {} is up ({} native services, no container engine used) in {:.1}s",
+        project.name,
+        report.services.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(Stack {
+        project,
+        natives: running,
+        profile: chosen,
+        tui: profile.tui,
+        control: Some(control),
+    })
+}
+
+/// When the engine cannot be reached: the project's profiles that run without it, as the
+/// command to use (`devtui up -P minimal` for the bundled stack).
+fn without_docker_hint(loc: &project::Location) -> Option<String> {
+    let dir = project::profile::dir(loc);
+    let usable: Vec<String> = project::profile::names(&dir)
+        .into_iter()
+        .filter(|name| project::profile::load(loc, name, None).is_ok_and(|p| p.native_only()))
+        .collect();
+    let first = usable.first()?;
+    Some(format!(
+        "  to run without Docker: `devtui up -P {first}` (its services run natively on this machine)"
+    ))
 }
 
 /// The config file's default profile, if this project has it (a note says when it does not:

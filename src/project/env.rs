@@ -68,20 +68,7 @@ impl Secrets {
     /// The secret-looking variables of `env_file` (if any) and of the process environment.
     /// An unreadable file adds nothing: `check_readable` reports it where it matters.
     pub fn load(env_file: Option<&Path>) -> Self {
-        let from_file = env_file
-            .and_then(|p| fs::read_to_string(p).ok())
-            .unwrap_or_default();
-        let file_pairs = from_file.lines().filter_map(|line| {
-            let line = line.trim_start();
-            if line.starts_with('#') {
-                return None;
-            }
-            let (key, value) = line.split_once('=')?;
-            let key = key.trim().trim_start_matches("export ").trim();
-            let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
-            Some((key.to_string(), value.to_string()))
-        });
-        Self::from_pairs(file_pairs.chain(std::env::vars()))
+        Self::from_pairs(read_pairs(env_file).into_iter().chain(std::env::vars()))
     }
 
     /// The secrets among `pairs` (key, value), longest first so that a secret containing
@@ -107,6 +94,36 @@ impl Secrets {
         }
         out
     }
+}
+
+/// The `KEY=value` pairs of an env file (none when there is no file or it cannot be read).
+pub fn read_pairs(env_file: Option<&Path>) -> Vec<(String, String)> {
+    let text = env_file
+        .and_then(|p| fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    text.lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            if line.starts_with('#') {
+                return None;
+            }
+            let (key, value) = line.split_once('=')?;
+            let key = key.trim().trim_start_matches("export ").trim();
+            let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+            Some((key.to_string(), value.to_string()))
+        })
+        .collect()
+}
+
+/// A variable as compose interpolates it: the environment's value, else the env file's.
+pub fn lookup(pairs: &[(String, String)], key: &str) -> Option<String> {
+    std::env::var(key).ok().or_else(|| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    })
 }
 
 fn random_secret() -> String {

@@ -11,6 +11,7 @@
 pub mod bundled;
 /// `.env` creation.
 pub mod env;
+mod interpolate;
 /// The service model read from compose.
 pub mod model;
 pub mod native;
@@ -296,6 +297,35 @@ pub async fn load_at(loc: &Location, profiles: &[String]) -> Result<Project, Err
     })
 }
 
+/// A project whose services all run natively, read without compose (no engine, no `docker`
+/// binary): only the files' `x-devtui.native` blocks, interpolated from the environment and
+/// `.env` as compose would. It has no compose services.
+pub fn load_native(loc: &Location) -> Result<Project, Error> {
+    let env_file = if loc.env_path.symlink_metadata().is_ok() {
+        env::check_readable(&loc.env_path)?;
+        Some(loc.env_path.clone())
+    } else {
+        None
+    };
+    let pairs = env::read_pairs(env_file.as_deref());
+    let lookup = |key: &str| env::lookup(&pairs, key);
+    let natives =
+        native::from_files(&loc.files, &loc.working_dir, &lookup).map_err(Error::Config)?;
+    Ok(Project {
+        name: name_hint(loc),
+        files: loc.files.clone(),
+        working_dir: loc.working_dir.clone(),
+        env_file: env_file.clone(),
+        profiles: Vec::new(),
+        services: Vec::new(),
+        all_services: Vec::new(),
+        origin: loc.origin,
+        env_example: loc.env_example.clone(),
+        secrets: env::Secrets::load(env_file.as_deref()),
+        natives,
+    })
+}
+
 /// The project name without asking compose (for when the files do not parse): `-p`, else
 /// COMPOSE_PROJECT_NAME, else the top-level `name:` of the first file, else the directory name
 /// normalised as compose does.
@@ -354,6 +384,22 @@ impl Project {
             origin: self.origin,
             project_name: Some(self.name.clone()),
         }
+    }
+
+    /// Enables `extra` compose profiles besides those the project was loaded with (they must
+    /// be the project's: a devtui profile checks its own first).
+    pub fn enable_profiles(&mut self, extra: &[String]) {
+        for p in extra {
+            if !self.profiles.contains(p) {
+                self.profiles.push(p.clone());
+            }
+        }
+        self.services = self
+            .all_services
+            .iter()
+            .filter(|s| s.enabled_by(&self.profiles))
+            .cloned()
+            .collect();
     }
 
     /// Looks a service up by name among all services.

@@ -101,6 +101,70 @@ impl DevtuiJson {
     }
 }
 
+/// A compose file's `x-devtui` block, the rest ignored.
+#[derive(Debug, Default, Deserialize)]
+struct FileJson {
+    #[serde(rename = "x-devtui", default)]
+    devtui: Option<DevtuiJson>,
+}
+
+/// The native services declared in `files` read without compose (for a profile that runs
+/// only native services: no engine, no `docker` binary needed), interpolated through
+/// `lookup` as compose would. A later file's definition of a service replaces an earlier
+/// one's. Errors name the file.
+pub(crate) fn from_files(
+    files: &[PathBuf],
+    working_dir: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<NativeService>, String> {
+    let mut all = DevtuiJson::default();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let parsed: FileJson = serde_saphyr::from_str(&text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!(":{}:{}", l.line(), l.column()))
+                .unwrap_or_default();
+            let first = e.to_string();
+            let first = first
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid YAML");
+            format!("{}{at}: {}", file.display(), first.trim())
+        })?;
+        for (name, mut native) in parsed.devtui.unwrap_or_default().native {
+            let at = |e: String| format!("{}: x-devtui.native.{name}: {e}", file.display());
+            for v in native
+                .command
+                .iter_mut()
+                .chain(native.environment.values_mut())
+            {
+                interpolate_value(v, lookup).map_err(at)?;
+            }
+            if let Some(h) = &mut native.healthcheck {
+                *h = super::interpolate::interpolate(h, lookup).map_err(at)?;
+            }
+            all.native.insert(name, native);
+        }
+    }
+    all.into_services(working_dir)
+        .map_err(|e| match files.first() {
+            Some(f) => format!("{}: {e}", f.display()),
+            None => e,
+        })
+}
+
+fn interpolate_value(
+    v: &mut serde_json::Value,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    if let serde_json::Value::String(s) = v {
+        *s = super::interpolate::interpolate(s, lookup)?;
+    }
+    Ok(())
+}
+
 impl NativeService {
     /// The command line as shown to the user.
     pub fn command_line(&self) -> String {

@@ -4,11 +4,20 @@
 //! # profiles/dev.yaml
 //! description: Gaian native, with shortcuts   # one line, shown by `devtui profiles`
 //! extends: native   # another profile of this directory; this file's keys win
+//! compose:          # what compose is asked for (extends the command line's `--profile`)
+//!   files: [compose.yaml, compose.dev.yaml]   # replace the discovered files (not `-f`)
+//!   profiles: [vector]                        # compose profiles to enable
+//! services: [gaian]  # the services `up` starts (SERVICE... on the command line wins)
 //! native: [gaian]   # run these natively (see `x-devtui.native` in the compose file)
+//! native_env:        # per native service: variables set over its x-devtui.native ones
+//!   gaian: {DATABASE_URL: ""}   # an empty value: as if unset
+//! tui: false         # `up` does not open the TUI (as `--no-tui`)
+//! timeout: 60        # seconds `up` waits for health (`--timeout` wins)
 //! backups:           # where `devtui backup` writes and how many it keeps
 //!   dir: ../backups  # relative to the compose file's directory
 //!   keep: 10         # the newest N per service (default 10)
 //!   keep_days: 14    # and any younger than N days
+//!   before_reset: true   # `devtui reset` backs databases up first (default true)
 //! commands:          # custom commands: `devtui run NAME`, a key and `:run NAME` in the TUI
 //!   - {name: psql, key: P, run: [psql, -U, gaian, gaian], service: postgres}
 //! ```
@@ -19,6 +28,7 @@
 
 mod command;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -34,6 +44,9 @@ use crate::keymap::Keymap;
 pub const BUNDLED: &[(&str, &str)] = &[
     ("native.yaml", include_str!("../../profiles/native.yaml")),
     ("dev.yaml", include_str!("../../profiles/dev.yaml")),
+    ("minimal.yaml", include_str!("../../profiles/minimal.yaml")),
+    ("full.yaml", include_str!("../../profiles/full.yaml")),
+    ("ci.yaml", include_str!("../../profiles/ci.yaml")),
 ];
 
 /// A loaded profile, its `extends:` chain merged in.
@@ -46,6 +59,18 @@ pub struct Profile {
     /// The profile this one extends, as written.
     pub extends: Option<String>,
     native: Vec<Located<String>>,
+    /// Variables set over a native service's declared environment, by service.
+    native_env: Vec<(Located<String>, BTreeMap<String, String>)>,
+    /// Compose files replacing the discovered ones (as written, relative to the project).
+    compose_files: Option<Vec<Located<String>>>,
+    /// Compose profiles enabled besides the command line's.
+    compose_profiles: Vec<Located<String>>,
+    /// The services `up` starts, when the command line names none.
+    services: Option<Vec<Located<String>>>,
+    /// Whether `up` opens the TUI (`None`: as the command line says).
+    pub tui: Option<bool>,
+    /// Seconds `up` waits for health, unless `--timeout` is given.
+    pub timeout: Option<u64>,
     /// The `backups:` section, if the profile has one.
     pub backups: Option<BackupSettings>,
     /// Custom commands, the parent's first; a child's command replaces its parent's of the
@@ -84,9 +109,29 @@ struct RawProfile {
     #[serde(default)]
     native: Option<Vec<Spanned<String>>>,
     #[serde(default)]
+    native_env: Option<BTreeMap<String, Spanned<BTreeMap<String, String>>>>,
+    #[serde(default)]
+    compose: Option<RawCompose>,
+    #[serde(default)]
+    services: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    tui: Option<bool>,
+    #[serde(default)]
+    timeout: Option<Spanned<u64>>,
+    #[serde(default)]
     backups: Option<BackupSettings>,
     #[serde(default)]
     commands: Option<Vec<RawCommand>>,
+}
+
+/// A profile's `compose:` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCompose {
+    #[serde(default)]
+    files: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    profiles: Option<Vec<Spanned<String>>>,
 }
 
 /// A profile's `backups:` section: where backups go and how many are kept.
@@ -99,6 +144,15 @@ pub struct BackupSettings {
     pub keep: Option<Spanned<usize>>,
     /// Backups younger than this many days are kept too.
     pub keep_days: Option<u32>,
+    /// Whether `devtui reset` backs the databases up first (default: yes).
+    pub before_reset: Option<bool>,
+}
+
+impl BackupSettings {
+    /// Whether `reset` takes a backup first.
+    pub fn backup_before_reset(section: Option<&BackupSettings>) -> bool {
+        section.and_then(|b| b.before_reset).unwrap_or(true)
+    }
 }
 
 /// A profile that cannot be used, located in its file where that helps.
@@ -294,6 +348,24 @@ fn parse_one(text: &str, file: &Path) -> Result<RawProfile, Error> {
             "backups.keep must be at least 1 (the newest backup is always kept)",
         ));
     }
+    if let Some(t) = &raw.timeout
+        && t.value == 0
+    {
+        return Err(Error::at(file, t, "timeout must be at least 1 second"));
+    }
+    if let Some(files) = raw.compose.as_ref().and_then(|c| c.files.as_ref()) {
+        if let Some(f) = files.iter().find(|f| f.value.trim().is_empty()) {
+            return Err(Error::at(file, f, "compose.files: an empty file name"));
+        }
+        if files.is_empty() {
+            return Err(Error::Invalid {
+                file: file.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: "compose.files is empty: leave it out to use the discovered files".into(),
+            });
+        }
+    }
     if let Some(d) = &raw.description
         && (d.value.contains('\n') || d.value.trim().is_empty())
     {
@@ -328,6 +400,12 @@ fn merge(
         description: own.description.as_ref().map(|d| d.value.trim().to_string()),
         extends: own.extends.as_ref().map(|e| e.value.clone()),
         native: Vec::new(),
+        native_env: Vec::new(),
+        compose_files: None,
+        compose_profiles: Vec::new(),
+        services: None,
+        tui: None,
+        timeout: None,
         backups: None,
         commands: Vec::new(),
     };
@@ -335,6 +413,37 @@ fn merge(
     for (file, raw) in chain.iter().rev() {
         if let Some(native) = &raw.native {
             profile.native = native.iter().map(|n| Located::new(n, file)).collect();
+        }
+        if let Some(env) = &raw.native_env {
+            profile.native_env = env
+                .iter()
+                .map(|(service, vars)| {
+                    let at = Located {
+                        value: service.clone(),
+                        file: file.clone(),
+                        line: vars.referenced.line(),
+                        column: vars.referenced.column(),
+                    };
+                    (at, vars.value.clone())
+                })
+                .collect();
+        }
+        if let Some(compose) = &raw.compose {
+            if let Some(files) = &compose.files {
+                profile.compose_files = Some(files.iter().map(|f| Located::new(f, file)).collect());
+            }
+            if let Some(profiles) = &compose.profiles {
+                profile.compose_profiles = profiles.iter().map(|p| Located::new(p, file)).collect();
+            }
+        }
+        if let Some(services) = &raw.services {
+            profile.services = Some(services.iter().map(|s| Located::new(s, file)).collect());
+        }
+        if let Some(tui) = raw.tui {
+            profile.tui = Some(tui);
+        }
+        if let Some(timeout) = &raw.timeout {
+            profile.timeout = Some(timeout.value);
         }
         if let Some(backups) = &raw.backups {
             profile.backups = Some(backups.clone());
@@ -384,37 +493,174 @@ impl Profile {
         self.commands.iter().find(|c| c.name == name)
     }
 
-    /// The native services this profile runs, checked against what the project declares.
+    /// The native services this profile runs, checked against what the project declares,
+    /// with the profile's `native_env` applied.
     pub fn natives(&self, project: &Project) -> Result<Vec<NativeService>, Error> {
+        for (service, _) in &self.native_env {
+            if !project.natives.iter().any(|n| n.name == service.value) {
+                return Err(no_native(service, project));
+            }
+        }
         self.native
             .iter()
             .map(|name| {
-                project
-                    .natives
-                    .iter()
-                    .find(|n| n.name == name.value)
-                    .cloned()
-                    .ok_or_else(|| {
-                        let declared: Vec<&str> =
-                            project.natives.iter().map(|n| n.name.as_str()).collect();
-                        Error::Invalid {
-                            file: name.file.clone(),
-                            line: name.line,
-                            column: name.column,
-                            message: format!(
-                                "{:?} has no native definition (x-devtui.native in the compose file declares: {})",
-                                name.value,
-                                if declared.is_empty() {
-                                    "none".to_string()
-                                } else {
-                                    declared.join(", ")
-                                }
-                            ),
-                        }
-                    })
+                self.native_definition(project, &name.value)
+                    .ok_or_else(|| no_native(name, project))
             })
             .collect()
     }
+
+    /// How `service` runs natively under this profile: its `x-devtui.native` definition with
+    /// the profile's `native_env` set over it.
+    pub fn native_definition(&self, project: &Project, service: &str) -> Option<NativeService> {
+        let mut native = project.natives.iter().find(|n| n.name == service)?.clone();
+        let vars = self
+            .native_env
+            .iter()
+            .filter(|(s, _)| s.value == service)
+            .flat_map(|(_, vars)| vars);
+        for (key, value) in vars {
+            match native.environment.iter_mut().find(|(k, _)| k == key) {
+                Some(slot) => slot.1 = value.clone(),
+                None => native.environment.push((key.clone(), value.clone())),
+            }
+        }
+        Some(native)
+    }
+
+    /// The names of the services this profile runs natively.
+    pub fn native_names(&self) -> Vec<String> {
+        self.native.iter().map(|n| n.value.clone()).collect()
+    }
+
+    /// Whether every service the profile starts runs natively: `up` then needs neither the
+    /// engine nor compose.
+    pub fn native_only(&self) -> bool {
+        match &self.services {
+            Some(services) if !services.is_empty() => services
+                .iter()
+                .all(|s| self.native.iter().any(|n| n.value == s.value)),
+            _ => false,
+        }
+    }
+
+    /// The compose files replacing the discovered ones (`None`: the discovered ones), each
+    /// relative to `working_dir`; one that does not exist is an error where it is written.
+    pub fn compose_files(&self, working_dir: &Path) -> Result<Option<Vec<PathBuf>>, Error> {
+        let Some(files) = &self.compose_files else {
+            return Ok(None);
+        };
+        files
+            .iter()
+            .map(|f| {
+                let path = working_dir.join(&f.value);
+                if path.is_file() {
+                    Ok(path)
+                } else {
+                    Err(invalid(
+                        f,
+                        format!(
+                            "compose file {:?} does not exist ({})",
+                            f.value,
+                            path.display()
+                        ),
+                    ))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// The compose profiles this profile enables, checked against those the project has.
+    pub fn compose_profiles(&self, project: &Project) -> Result<Vec<String>, Error> {
+        let mut known: Vec<String> = project
+            .all_services
+            .iter()
+            .flat_map(|s| s.profiles.clone())
+            .collect();
+        known.sort();
+        known.dedup();
+        self.compose_profiles
+            .iter()
+            .map(|p| {
+                if known.contains(&p.value) {
+                    Ok(p.value.clone())
+                } else {
+                    Err(invalid(
+                        p,
+                        format!(
+                            "unknown compose profile {:?} (profiles in this project: {})",
+                            p.value,
+                            list(&known)
+                        ),
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    /// The services `up` starts by default (`None`: every enabled one), each checked
+    /// against the project's services and native definitions.
+    pub fn services(&self, project: &Project) -> Result<Option<Vec<String>>, Error> {
+        let Some(services) = &self.services else {
+            return Ok(None);
+        };
+        let mut known: Vec<String> = project
+            .all_services
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        known.extend(project.natives.iter().map(|n| n.name.clone()));
+        known.sort();
+        known.dedup();
+        services
+            .iter()
+            .map(|s| {
+                if known.contains(&s.value) {
+                    Ok(s.value.clone())
+                } else {
+                    Err(invalid(
+                        s,
+                        format!(
+                            "unknown service {:?} (services in this project: {})",
+                            s.value,
+                            list(&known)
+                        ),
+                    ))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}
+
+fn invalid(at: &Located<String>, message: String) -> Error {
+    Error::Invalid {
+        file: at.file.clone(),
+        line: at.line,
+        column: at.column,
+        message,
+    }
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+fn no_native(name: &Located<String>, project: &Project) -> Error {
+    let declared: Vec<String> = project.natives.iter().map(|n| n.name.clone()).collect();
+    invalid(
+        name,
+        format!(
+            "{:?} has no native definition (x-devtui.native in the compose file declares: {})",
+            name.value,
+            list(&declared)
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -423,11 +669,22 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_column() {
-        let e = parse("native: [gaian]\nservices: [x]\n", Path::new("p.yaml"), "p")
+        let e = parse("native: [gaian]\nservicez: [x]\n", Path::new("p.yaml"), "p")
             .expect_err("unknown field");
         let text = e.to_string();
         assert!(text.starts_with("p.yaml:2:1: "), "{text}");
-        assert!(text.contains("services"), "{text}");
+        assert!(text.contains("servicez"), "{text}");
+        let e = parse(
+            "compose:\n  files: [a.yaml]\n  profile: [x]\n",
+            Path::new("p.yaml"),
+            "p",
+        )
+        .expect_err("unknown compose key");
+        assert!(e.to_string().starts_with("p.yaml:3:3: "), "{e}");
+        let e = parse("timeout: 0\n", Path::new("p.yaml"), "p").expect_err("zero");
+        assert!(e.to_string().starts_with("p.yaml:1:10: "), "{e}");
+        let e = parse("tui: maybe\n", Path::new("p.yaml"), "p").expect_err("not a bool");
+        assert!(e.to_string().starts_with("p.yaml:1:"), "{e}");
     }
 
     #[test]
@@ -446,6 +703,111 @@ mod tests {
         assert!(e.to_string().starts_with("p.yaml:2:"), "{e}");
         let e = parse("backups:\n  kept: 3\n", Path::new("p.yaml"), "p").expect_err("typo");
         assert!(e.to_string().starts_with("p.yaml:2:"), "{e}");
+    }
+
+    /// A project with no compose services, declaring `natives` natively, whose one
+    /// service `qdrant` sits behind the compose profile `vector`.
+    fn project_with(natives: &[&str]) -> (tempfile::TempDir, Project) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let compose = dir.path().join("compose.yaml");
+        let mut text = String::from("x-devtui:\n  native:\n");
+        for n in natives {
+            text.push_str(&format!(
+                "    {n}:\n      command: [devtui, gaian, serve]\n      environment: {{DATABASE_URL: postgres://x, KEEP: k}}\n"
+            ));
+        }
+        std::fs::write(&compose, text).expect("write");
+        let loc = super::super::Location {
+            files: vec![compose],
+            working_dir: dir.path().to_path_buf(),
+            env_path: dir.path().join(".env"),
+            env_example: None,
+            origin: super::super::Origin::Explicit,
+            project_name: Some("t".into()),
+        };
+        let mut project = super::super::load_native(&loc).expect("natives");
+        let json = r#"{"name":"t","services":{"qdrant":{"image":"q","profiles":["vector"]}}}"#;
+        let cfg: super::super::model::ConfigJson = serde_json::from_str(json).expect("json");
+        project.all_services = cfg
+            .services
+            .into_iter()
+            .map(|(n, s)| super::super::Service::from_json(n, s))
+            .collect();
+        (dir, project)
+    }
+
+    #[test]
+    fn stack_shape_keys_parse_and_are_checked_against_the_project() {
+        let text = "description: d\ncompose:\n  profiles: [vector]\nservices: [gaian, qdrant]\nnative: [gaian]\nnative_env:\n  gaian: {DATABASE_URL: '', NEW: n}\ntui: false\ntimeout: 30\nbackups: {before_reset: false}\n";
+        let p = parse(text, Path::new("p.yaml"), "p").expect("valid");
+        let (_dir, project) = project_with(&["gaian"]);
+        assert_eq!(p.compose_profiles(&project).expect("known"), ["vector"]);
+        assert_eq!(
+            p.services(&project).expect("known"),
+            Some(vec!["gaian".to_string(), "qdrant".to_string()])
+        );
+        assert!(!p.native_only(), "qdrant is a container");
+        assert_eq!((p.tui, p.timeout), (Some(false), Some(30)));
+        assert!(!BackupSettings::backup_before_reset(p.backups.as_ref()));
+        assert!(BackupSettings::backup_before_reset(None));
+        let gaian = &p.natives(&project).expect("declared")[0];
+        let env: std::collections::HashMap<&str, &str> = gaian
+            .environment
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(env["DATABASE_URL"], "", "native_env wins");
+        assert_eq!((env["KEEP"], env["NEW"]), ("k", "n"));
+
+        let cases = [
+            (
+                "services: [gaian, nosuch]\n",
+                "p.yaml:1:19: ",
+                "unknown service \"nosuch\"",
+            ),
+            (
+                "compose:\n  profiles: [vektor]\n",
+                "p.yaml:2:14: ",
+                "unknown compose profile",
+            ),
+            (
+                "native_env:\n  redis: {X: y}\n",
+                "p.yaml:2:10: ",
+                "no native definition",
+            ),
+            ("native: [redis]\n", "p.yaml:1:10: ", "no native definition"),
+        ];
+        for (text, at, what) in cases {
+            let p = parse(text, Path::new("p.yaml"), "p").expect(text);
+            let e = p
+                .services(&project)
+                .and_then(|_| p.compose_profiles(&project))
+                .and_then(|_| p.natives(&project))
+                .expect_err(text)
+                .to_string();
+            assert!(e.starts_with(at) && e.contains(what), "{text:?}: {e}");
+        }
+        let p = parse(
+            "compose:\n  files: [compose.yaml, nosuch.yaml]\n",
+            Path::new("p.yaml"),
+            "p",
+        )
+        .expect("parses");
+        let e = p
+            .compose_files(&project.working_dir)
+            .expect_err("missing")
+            .to_string();
+        assert!(
+            e.starts_with("p.yaml:2:25: ") && e.contains("nosuch.yaml"),
+            "{e}"
+        );
+        let p = parse(
+            "services: [gaian]\nnative: [gaian]\n",
+            Path::new("p.yaml"),
+            "p",
+        )
+        .expect("ok");
+        assert!(p.native_only());
     }
 
     #[test]
@@ -468,6 +830,18 @@ mod tests {
         let psql = dev.command("psql").expect("psql");
         assert_eq!(psql.service.as_deref(), Some("postgres"));
         assert_eq!(psql.key, Some('P'));
+        let get = |name: &str| {
+            let (file, text) = BUNDLED.iter().find(|(n, _)| *n == name).expect(name);
+            resolve(text, Path::new(file), name, &bundled, None).expect(name)
+        };
+        let minimal = get("minimal.yaml");
+        assert!(minimal.native_only(), "minimal needs no engine");
+        let full = get("full.yaml");
+        assert!(full.native.is_empty() && !full.native_only());
+        assert_eq!(full.compose_profiles[0].value, "vector");
+        assert!(full.command("seed").is_some(), "full has dev's commands");
+        let ci = get("ci.yaml");
+        assert_eq!((ci.tui, ci.timeout), (Some(false), Some(60)));
     }
 
     /// Writes `files` (name, text) into a fresh directory.

@@ -64,7 +64,7 @@ pub async fn plan(
             .await
             .map(|p| {
                 let mut text = format!("{}?", capitalise(&p.describe()));
-                if !p.backups.is_empty() {
+                if ctx.before_reset && !p.backups.is_empty() {
                     text.push_str(&format!(" ({} backed up first)", p.backups.join(", ")));
                 }
                 Some(Question { text, no: None })
@@ -141,7 +141,7 @@ pub async fn run(
             let plan = reset::plan(ctx, std::slice::from_ref(service), false)
                 .await
                 .map_err(|e| e.to_string())?;
-            let done = reset::reset(ctx, &plan, true, &report)
+            let done = reset::reset(ctx, &plan, ctx.before_reset, &report)
                 .await
                 .map_err(|e| e.to_string())?;
             let backups: Vec<String> = done

@@ -483,15 +483,17 @@ pub async fn reset(
     let plan = reset::plan(&ctx, &cmd.services, cmd.all)
         .await
         .map_err(fail)?;
+    // `--no-backup` or the profile's `backups.before_reset: false` skip the backup.
+    let backup_first = !cmd.no_backup && ctx.before_reset;
     let mut question = format!("{}?", plan.describe());
-    if !cmd.no_backup && !plan.backups.is_empty() {
+    if backup_first && !plan.backups.is_empty() {
         question.push_str(&format!(" ({} backed up first)", plan.backups.join(", ")));
     }
     if !prompter.confirm(&question)? {
         eprintln!("devtui: nothing done");
         return Ok(exit::FAILED);
     }
-    let done = reset::reset(&ctx, &plan, !cmd.no_backup, &stderr_reporter())
+    let done = reset::reset(&ctx, &plan, backup_first, &stderr_reporter())
         .await
         .map_err(fail)?;
     if cmd.json {

@@ -157,6 +157,8 @@ pub struct Context {
     pub target: Target,
     pub project: Project,
     pub store: Store,
+    /// Whether a reset backs the databases up first (the profile's `backups.before_reset`).
+    pub before_reset: bool,
 }
 
 /// Where a project's backups go and how many are kept, before the directory is opened.
@@ -164,6 +166,8 @@ pub struct Context {
 pub struct Settings {
     pub dir: PathBuf,
     pub retention: Retention,
+    /// Whether a reset backs the databases up first (`backups.before_reset`, default yes).
+    pub before_reset: bool,
 }
 
 impl Settings {
@@ -187,7 +191,11 @@ impl Settings {
             section.and_then(|b| b.keep.as_ref()).map(|k| k.value),
             section.and_then(|b| b.keep_days),
         );
-        Settings { dir, retention }
+        Settings {
+            dir,
+            retention,
+            before_reset: crate::project::profile::BackupSettings::backup_before_reset(section),
+        }
     }
 }
 
@@ -217,6 +225,7 @@ impl Context {
             target,
             project,
             store,
+            before_reset: settings.before_reset,
         })
     }
 
