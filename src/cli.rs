@@ -70,6 +70,9 @@ pub enum Command {
     Rebuild(ServiceArgs),
     /// Open a service's published URL in the browser.
     Open(ServiceArgs),
+    /// Run a service natively (supervised by devtui) or in its container, on the same port
+    /// against the same data; remembered for the next `up`.
+    Mode(ModeArgs),
     /// Run N replicas of a service (compose's --scale).
     Scale(ScaleArgs),
     /// Show the services' output, merged and ordered by time (containers and native services).
@@ -222,6 +225,21 @@ pub struct ServiceArgs {
     /// Do not ask for confirmation.
     #[arg(short = 'y', long)]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModeArgs {
+    /// Service name.
+    #[arg(add = ArgValueCandidates::new(complete::services))]
+    pub service: String,
+    /// Where it runs from now on.
+    pub mode: ModeArg,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ModeArg {
+    Native,
+    Container,
 }
 
 #[derive(Debug, Args)]
@@ -428,6 +446,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Start(args)) => act(&project, Action::Start, &args).await,
         Some(Command::Rebuild(args)) => act(&project, Action::Rebuild, &args).await,
         Some(Command::Open(args)) => act(&project, Action::Open, &args).await,
+        Some(Command::Mode(args)) => {
+            let mode = match args.mode {
+                ModeArg::Native => crate::ops::mode::Mode::Native,
+                ModeArg::Container => crate::ops::mode::Mode::Container,
+            };
+            crate::ops::mode::run(&project, &args.service, mode).await
+        }
         Some(Command::Scale(args)) => {
             crate::ops::scale::run(&project, &args.service, args.replicas).await
         }

@@ -222,7 +222,7 @@ async fn the_runner_streams_a_host_command_into_the_pane() {
         engine: client::Lazy::default(),
         compose: Compose::by_name("nothing"),
         project: "nothing".into(),
-        natives: Vec::new(),
+        natives: Default::default(),
     };
     let mut runner = Runner::new(target, tx, stats_tx, CancellationToken::new());
     runner.working_dir = dir.path().to_path_buf();

@@ -433,7 +433,7 @@ fn target() -> Target {
         engine: devtui::engine::client::Lazy::default(),
         compose: devtui::engine::compose::Compose::by_name("demo"),
         project: "demo".into(),
-        natives: Vec::new(),
+        natives: Default::default(),
     }
 }
 

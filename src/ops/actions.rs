@@ -63,7 +63,7 @@ pub async fn target_for(project: &Discovery, service: &str) -> anyhow::Result<Ta
         engine: client::Lazy::default(),
         compose: crate::ops::compose_for(&project),
         project: project.name,
-        natives: Vec::new(),
+        natives: Default::default(),
     })
 }
 

@@ -19,6 +19,7 @@ use crate::engine::{
     ContainerId, ContainerState, PublishedPort, Runtime, ServiceStatus, client, logs, stats, watch,
 };
 use crate::supervisor::observe::{self, Native};
+use crate::supervisor::set::NativeSet;
 use crate::supervisor::{Control, control, lifecycle};
 
 /// Seconds a container gets to stop before it is killed (compose's default).
@@ -85,15 +86,15 @@ pub struct Target {
     pub engine: client::Lazy,
     pub compose: Compose,
     pub project: String,
-    pub natives: Vec<Arc<Native>>,
+    pub natives: NativeSet,
 }
 
 impl Target {
     /// The one answer to "where does `service` run", from what is known of it: its row in the
     /// TUI, or what the engine and the other devtui said (`locate`).
     pub fn resolve(&self, service: &str, status: Option<&ServiceStatus>) -> Backend {
-        if let Some(native) = self.natives.iter().find(|n| n.service.name == service) {
-            return Backend::Native(native.clone());
+        if let Some(native) = self.natives.find(service) {
+            return Backend::Native(native);
         }
         match status.map(|s| &s.runtime) {
             Some(Runtime::Container { id, .. }) => Backend::Container(id.clone()),
@@ -108,9 +109,9 @@ impl Target {
     /// Asks where `service` runs now: this devtui's own native services, another devtui's,
     /// else the engine's containers (a running one first when the service is scaled).
     pub async fn locate(&self, service: &str) -> Result<(Backend, Option<ServiceStatus>), Error> {
-        if let Some(native) = self.natives.iter().find(|n| n.service.name == service) {
-            let status = lifecycle::status(native);
-            return Ok((Backend::Native(native.clone()), Some(status)));
+        if let Some(native) = self.natives.find(service) {
+            let status = lifecycle::status(&native);
+            return Ok((Backend::Native(native), Some(status)));
         }
         if let Some(remote) = control::status(&self.project).await
             && let Some(status) = remote.get(service)

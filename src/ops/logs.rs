@@ -168,7 +168,7 @@ pub async fn run(discovery: &Discovery, options: LogsOptions) -> anyhow::Result<
         engine,
         compose,
         project: name.clone(),
-        natives: Vec::new(),
+        natives: Default::default(),
     };
     let wanted =
         |name: &str| options.services.is_empty() || options.services.iter().any(|s| s == name);

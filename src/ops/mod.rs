@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod down;
 pub mod exec;
 pub mod logs;
+pub mod mode;
 pub mod preflight;
 pub mod profiles;
 pub mod run;

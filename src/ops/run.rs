@@ -355,7 +355,7 @@ pub async fn run(
                 engine: crate::engine::client::Lazy::default(),
                 compose: crate::engine::compose::Compose::by_name(&project),
                 project,
-                natives: Vec::new(),
+                natives: Default::default(),
             };
             (target, Place::Host(loc.working_dir.clone()))
         }

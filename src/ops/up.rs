@@ -17,7 +17,7 @@ use crate::engine::{logs, watch};
 use crate::exit::{self, Failure};
 use crate::project::native::NativeService;
 use crate::project::{self, DependsCondition, Discovery, Project, Service};
-use crate::supervisor::observe::Native;
+use crate::supervisor::set::NativeSet;
 
 /// How many log lines a failure shows.
 const FAILURE_LOG_LINES: usize = 20;
@@ -53,7 +53,8 @@ pub struct UpOptions {
 /// (they live as long as it does; `shutdown` stops them).
 pub struct Stack {
     pub project: Project,
-    pub natives: Vec<Arc<Native>>,
+    /// Shared with the TUI and the control socket: `devtui mode` changes it.
+    pub natives: NativeSet,
     /// The devtui profile in force (a name or a path), for the TUI that follows.
     pub profile: Option<String>,
     /// The profile's `tui:` (`Some(false)`: no TUI, as `--no-tui`).
@@ -69,13 +70,13 @@ impl Stack {
         if self.natives.is_empty() {
             return Ok(exit::OK);
         }
-        crate::supervisor::lifecycle::foreground(&self.natives, &self.project.secrets).await
+        crate::supervisor::lifecycle::foreground(&self.natives.all(), &self.project.secrets).await
     }
 
     /// Stops answering other devtui commands, then stops the native services.
     pub async fn shutdown(self) {
         drop(self.control);
-        crate::supervisor::lifecycle::stop_all(&self.natives).await;
+        crate::supervisor::lifecycle::stop_all(&self.natives.all()).await;
     }
 }
 
@@ -151,6 +152,7 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
         }
         None => (Vec::new(), up.services.clone()),
     };
+    let natives = with_saved_modes(&project, profile.as_ref(), natives);
     let mut selection = project.selection(&wanted).map_err(Failure::from)?;
     // Native services asked for by name, or all of the profile's when no name is given.
     let natives: Vec<NativeService> = natives
@@ -199,9 +201,22 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
     };
     let left = timeout.saturating_sub(started.elapsed());
     let running = crate::supervisor::lifecycle::start_all(&project, &natives, left).await?;
-    // Other devtui commands (status, restart, down...) reach them through it.
-    let control = control.map(|c| c.serve(&running));
     statuses.extend(running.iter().map(crate::supervisor::lifecycle::status));
+    let running = NativeSet::new(running);
+    // Other devtui commands (status, restart, down, mode...) reach them through it.
+    let control = control.map(|c| {
+        let switcher = super::mode::Switcher {
+            target: super::backend::Target {
+                engine: crate::engine::client::Lazy::connected(docker.clone()),
+                compose: crate::ops::compose_for(&project),
+                project: project.name.clone(),
+                natives: running.clone(),
+            },
+            project: project.clone(),
+            profile: profile.clone(),
+        };
+        c.serve(running.clone(), switcher.handler())
+    });
 
     let report = super::status::build_report(&project.name, None, statuses);
     print!("{}", super::status::table(&report));
@@ -248,11 +263,18 @@ async fn run_native_only(
         .collect();
     let control = crate::supervisor::control::claim(&project.name)?;
     let running = crate::supervisor::lifecycle::start_all(&project, &natives, timeout).await?;
-    let control = control.serve(&running);
     let statuses = running
         .iter()
         .map(crate::supervisor::lifecycle::status)
         .collect();
+    let running = NativeSet::new(running);
+    // No engine: nothing to switch to.
+    let no_mode: crate::supervisor::control::ModeHandler = Arc::new(|_, _| {
+        Box::pin(async {
+            Err("this devtui runs a native-only profile without an engine: no containers".into())
+        })
+    });
+    let control = control.serve(running.clone(), no_mode);
     let report = super::status::build_report(&project.name, None, statuses);
     print!("{}", super::status::table(&report));
     eprintln!(
@@ -268,6 +290,42 @@ async fn run_native_only(
         tui: profile.tui,
         control: Some(control),
     })
+}
+
+/// The profile's native services, changed by what `devtui mode` remembered for the project:
+/// a service set to `native` runs natively (if it is declared so), one set to `container`
+/// in its container.
+fn with_saved_modes(
+    project: &Project,
+    profile: Option<&project::profile::Profile>,
+    mut natives: Vec<NativeService>,
+) -> Vec<NativeService> {
+    use super::mode::Mode;
+    for (service, mode) in super::mode::saved(&project.name) {
+        let is_native = natives.iter().any(|n| n.name == service);
+        match mode {
+            Mode::Native if !is_native => {
+                let definition = match profile {
+                    Some(p) => p.native_definition(project, &service),
+                    None => project.natives.iter().find(|n| n.name == service).cloned(),
+                };
+                if let Some(definition) = definition {
+                    eprintln!(
+                        "devtui: {service} runs natively, as `devtui mode` set it (`devtui mode {service} container` changes it)"
+                    );
+                    natives.push(definition);
+                }
+            }
+            Mode::Container if is_native && project.service(&service).is_some() => {
+                eprintln!(
+                    "devtui: {service} runs in its container, as `devtui mode` set it (`devtui mode {service} native` changes it)"
+                );
+                natives.retain(|n| n.name != service);
+            }
+            _ => {}
+        }
+    }
+    natives
 }
 
 /// When the engine cannot be reached: the project's profiles that run without it, as the

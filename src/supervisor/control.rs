@@ -20,10 +20,22 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::Control;
 use super::observe::{self, Native};
+use super::set::NativeSet;
 use crate::engine::ServiceStatus;
 use crate::engine::logs::LogEvent;
 use crate::engine::stats::Stats;
 use crate::exit::{self, Failure};
+
+/// What switches a service between native (`true`) and container for a `devtui mode` run
+/// elsewhere: given by `ops` (the supervisor does not start containers itself).
+pub type ModeHandler = Arc<
+    dyn Fn(String, bool) -> std::pin::Pin<Box<dyn Future<Output = Result<String, String>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// A mode switch waits for the other side to be healthy: a build, a health check.
+const MODE_WAIT: Duration = Duration::from_secs(300);
 
 /// A request line longer than this is not one of ours.
 const MAX_REQUEST: u64 = 64 * 1024;
@@ -41,6 +53,11 @@ enum Request {
     },
     /// A `Status` reply now and on every change, until the asker hangs up.
     Watch,
+    /// Run `service` natively (`native`) or in its container (`devtui mode`).
+    Mode {
+        service: String,
+        native: bool,
+    },
     /// The last `tail` lines of the service's output, then its live lines (unless `follow`
     /// is false: then the reply ends after those lines).
     Logs {
@@ -164,11 +181,11 @@ fn claim_at(path: &Path, project: &str) -> Result<Claim, Failure> {
 }
 
 impl Claim {
-    /// Answers for `natives` from now on.
-    pub fn serve(self, natives: &[Arc<Native>]) -> Server {
+    /// Answers for `natives` from now on (as the set changes); `mode` switches a service
+    /// between native and container for a `devtui mode` run elsewhere.
+    pub fn serve(self, natives: NativeSet, mode: ModeHandler) -> Server {
         let Claim { listener, file } = self;
         let cancel = CancellationToken::new();
-        let natives: Arc<[Arc<Native>]> = natives.into();
         let stop = cancel.clone();
         tokio::spawn(async move {
             loop {
@@ -184,9 +201,9 @@ impl Claim {
                         }
                     },
                 };
-                let natives = natives.clone();
+                let (natives, mode) = (natives.clone(), mode.clone());
                 tokio::spawn(stop.child_token().run_until_cancelled_owned(async move {
-                    if let Err(e) = answer(stream, &natives).await {
+                    if let Err(e) = answer(stream, &natives, &mode).await {
                         tracing::debug!(error = %e, "native control socket: request failed");
                     }
                 }));
@@ -199,7 +216,8 @@ impl Claim {
     }
 }
 
-async fn answer(stream: UnixStream, natives: &[Arc<Native>]) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, set: &NativeSet, mode: &ModeHandler) -> std::io::Result<()> {
+    let natives = &set.all()[..];
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read.take(MAX_REQUEST));
     let mut line = String::new();
@@ -218,6 +236,13 @@ async fn answer(stream: UnixStream, natives: &[Arc<Native>]) -> std::io::Result<
     let (tx, mut rx) = mpsc::channel::<Reply>(16);
     match request {
         Request::Status => return send(&mut write, &status_reply(natives)).await,
+        Request::Mode { service, native } => {
+            let reply = match mode(service, native).await {
+                Ok(message) => Reply::Done { message },
+                Err(error) => Reply::Failed { error },
+            };
+            return send(&mut write, &reply).await;
+        }
         Request::Act { service, control } => {
             let reply = match find(&service) {
                 None => Reply::Unknown,
@@ -486,6 +511,23 @@ pub async fn follow_stats<M, F>(
     .await;
 }
 
+/// Asks the devtui running `project`'s native services to run `service` natively or in its
+/// container; `None` when no devtui answers for the project.
+pub async fn mode(project: &str, service: &str, native: bool) -> Option<Result<String, String>> {
+    let request = Request::Mode {
+        service: service.to_string(),
+        native,
+    };
+    Some(
+        match ask(&socket_path(project), &request, MODE_WAIT).await? {
+            Ok(Reply::Done { message }) => Ok(message),
+            Ok(Reply::Failed { error }) => Err(error),
+            Ok(other) => Err(format!("unexpected answer: {other:?}")),
+            Err(e) => Err(e),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +572,18 @@ mod tests {
         panic!("sleeper never ran")
     }
 
+    /// A mode handler that says what it was asked.
+    fn echo_mode() -> ModeHandler {
+        Arc::new(|service, native| {
+            Box::pin(async move {
+                match native {
+                    true => Ok(format!("{service} native")),
+                    false => Err(format!("{service} has no container")),
+                }
+            })
+        })
+    }
+
     #[tokio::test]
     async fn another_process_sees_and_controls_the_native_services() {
         let dir = tempfile::tempdir().unwrap();
@@ -537,7 +591,7 @@ mod tests {
         let native = sleeper();
         let server = claim_at(&path, "demo")
             .expect("claims")
-            .serve(std::slice::from_ref(&native));
+            .serve(NativeSet::new(vec![native.clone()]), echo_mode());
         let mode = std::fs::metadata(path.parent().unwrap())
             .unwrap()
             .permissions()
@@ -565,6 +619,21 @@ mod tests {
             None,
             "not native here"
         );
+        // `devtui mode` elsewhere reaches the handler, both ways.
+        let mode = |native| Request::Mode {
+            service: "sleeper".into(),
+            native,
+        };
+        let reply = ask(&path, &mode(true), MODE_WAIT).await;
+        assert!(
+            matches!(&reply, Some(Ok(Reply::Done { message })) if message == "sleeper native"),
+            "{reply:?}"
+        );
+        let reply = ask(&path, &mode(false), MODE_WAIT).await;
+        assert!(
+            matches!(&reply, Some(Ok(Reply::Failed { error })) if error.contains("no container")),
+            "{reply:?}"
+        );
 
         let again = claim_at(&path, "demo")
             .err()
@@ -590,7 +659,7 @@ mod tests {
         assert!(status_at(&path).await.is_none(), "nobody answers");
         let _server = claim_at(&path, "demo")
             .expect("replaces the stale socket")
-            .serve(&[]);
+            .serve(NativeSet::default(), echo_mode());
         let remote = status_at(&path).await.expect("answers now");
         assert!(remote.services.is_empty());
     }

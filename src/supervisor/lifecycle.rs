@@ -31,6 +31,7 @@ pub async fn start_all(
 ) -> Result<Vec<Arc<Native>>, Failure> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut started = Vec::new();
+    let notice = |text: &str| eprintln!("devtui: {text}");
     for service in services {
         let t0 = Instant::now();
         let native = Native::start(service.clone(), project).map_err(|e| {
@@ -40,7 +41,7 @@ pub async fn start_all(
             )
         })?;
         started.push(native.clone());
-        if let Err(reason) = wait_ready(&native, deadline).await {
+        if let Err(reason) = wait_ready(&native, deadline, &notice).await {
             let tail = last_lines(&native);
             for n in &started {
                 n.supervisor.shutdown().await;
@@ -67,8 +68,38 @@ pub async fn start_all(
     Ok(started)
 }
 
-/// Waits until the native service is healthy (or running, without a health URL).
-async fn wait_ready(native: &Arc<Native>, deadline: tokio::time::Instant) -> Result<(), String> {
+/// Starts one native service and waits until it is healthy (or running, without a health
+/// URL), saying nothing on the terminal (the TUI may own it); on failure it is stopped and
+/// the error carries its last lines.
+pub async fn start_one(
+    project: &Project,
+    service: &NativeService,
+    timeout: Duration,
+) -> Result<Arc<Native>, String> {
+    let native = Native::start(service.clone(), project)
+        .map_err(|e| format!("cannot start {} natively: {e}", service.name))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    if let Err(reason) = wait_ready(&native, deadline, &|_| {}).await {
+        let tail = last_lines(&native);
+        native.supervisor.shutdown().await;
+        return Err(project
+            .secrets
+            .mask(&format!(
+                "{} (native) {reason}; its last lines:\n{tail}",
+                service.name
+            ))
+            .into_owned());
+    }
+    Ok(native)
+}
+
+/// Waits until the native service is healthy (or running, without a health URL); `notice`
+/// hears once when that takes long.
+async fn wait_ready(
+    native: &Arc<Native>,
+    deadline: tokio::time::Instant,
+    notice_slow: &(dyn Fn(&str) + Sync),
+) -> Result<(), String> {
     let mut status = observe::subscribe(native);
     // Ready, or crashed / unable to start: `up` fails rather than wait out the backoff.
     let settled = |s: &ServiceStatus| {
@@ -97,12 +128,12 @@ async fn wait_ready(native: &Arc<Native>, deadline: tokio::time::Instant) -> Res
             Ok(Err(_)) => return Err("stopped being watched".into()),
             Err(_) if notice.take().is_some() && until < deadline => {
                 let left = deadline - tokio::time::Instant::now();
-                eprintln!(
-                    "devtui: {} (native) is not healthy yet; waiting up to {}s more{}",
+                notice_slow(&format!(
+                    "{} (native) is not healthy yet; waiting up to {}s more{}",
                     native.service.name,
                     left.as_secs(),
                     last_probe(&status.borrow())
-                );
+                ));
             }
             Err(_) => {
                 let probe = last_probe(&status.borrow());

@@ -24,6 +24,7 @@ use crate::project::native::{NativeService, SELF_PROGRAM};
 pub mod control;
 pub mod lifecycle;
 pub mod observe;
+pub mod set;
 
 /// Lines kept per process when not configured otherwise.
 pub const DEFAULT_LOG_LINES: usize = 2000;

@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -23,7 +22,7 @@ use crate::engine::{ContainerId, EngineUpdate, client, exec, watch};
 use crate::exit::Failure;
 use crate::ops::backend::Target;
 use crate::project::{Location, Project};
-use crate::supervisor::observe::{self, Native};
+use crate::supervisor::set::NativeSet;
 use crate::tui::msg::{Effect, Msg};
 use crate::tui::runner::Runner;
 use crate::tui::state::{Options, Redraw, State};
@@ -103,7 +102,7 @@ impl Watcher {
 /// `profile` (a name or a path) gives the custom commands and the backups settings.
 pub async fn run(
     start: Start,
-    natives: Vec<Arc<Native>>,
+    natives: NativeSet,
     options: Options,
     profile: Option<String>,
 ) -> anyhow::Result<i32> {
@@ -144,11 +143,18 @@ pub async fn run(
         }
     };
     let mut state = State::new(name.clone(), services, options)
-        .with_natives(natives.iter().map(|n| n.service.name.clone()));
+        .with_natives(natives.all().iter().map(|n| n.service.name.clone()));
     let mut watcher = Watcher::start(&root, &name);
-    for native in &natives {
-        observe::watch(native.clone(), root.child_token(), tx.clone(), Msg::Native);
-    }
+    // A mode switch (a key here, or `devtui mode` through the socket) changes the set.
+    let mut changes = natives.subscribe();
+    let changed_tx = tx.clone();
+    tokio::spawn(root.child_token().run_until_cancelled_owned(async move {
+        while changes.changed().await.is_ok() {
+            if changed_tx.send(Msg::NativesChanged).await.is_err() {
+                return;
+            }
+        }
+    }));
     let target = Target {
         engine: client::Lazy::default(),
         compose,
@@ -156,6 +162,7 @@ pub async fn run(
         natives,
     };
     let mut runner = Runner::new(target, tx, stats_tx, root.clone());
+    runner.watch_natives();
     runner.profile = profile;
     runner.working_dir = location.working_dir.clone();
     if let Some(project) = loaded {
@@ -291,6 +298,11 @@ async fn handle(
     input: &mut Input,
     msg: Msg,
 ) -> anyhow::Result<Option<Exit>> {
+    // Own native services changed: their watchers follow, and the rows get their statuses.
+    let msg = match msg {
+        Msg::NativesChanged => Msg::NativesNow(runner.watch_natives()),
+        other => other,
+    };
     if let Msg::Engine(update) = &msg {
         if let EngineUpdate::Unreachable { .. } = update {
             runner.target.engine.reset();

@@ -31,6 +31,8 @@ pub enum Command {
     Reset(Option<String>),
     /// Run the profile's custom command of this name.
     Run(String),
+    /// Run a service natively or in its container (`None`: the other one than now).
+    Mode(Option<String>, Option<crate::ops::mode::Mode>),
 }
 
 /// Command names, for completion and `:help`; aliases after the name.
@@ -59,6 +61,11 @@ pub const COMMANDS: &[(&str, &[&str], &str)] = &[
         "[SERVICE]  delete its volumes, recreate (confirm)",
     ),
     ("run", &[], "NAME  a custom command of the devtui profile"),
+    (
+        "mode",
+        &[],
+        "[SERVICE [native|container]]  run it natively or in its container",
+    ),
     ("search", &[], "REGEX  search the log pane"),
     ("filter", &[], "REGEX  show matching lines only"),
     ("save", &[], "save the log pane's lines"),
@@ -121,6 +128,17 @@ pub fn parse(line: &str, services: &[String]) -> Result<Command, String> {
             _ => one_service(&rest).map(|s| Command::Restore(s, None)),
         },
         Some("reset") => one_service(&rest).map(Command::Reset),
+        Some("mode") => match rest.as_slice() {
+            [service, mode] => {
+                let mode = match mode.as_str() {
+                    "native" => crate::ops::mode::Mode::Native,
+                    "container" => crate::ops::mode::Mode::Container,
+                    other => return Err(format!("mode {other:?}: native or container")),
+                };
+                Ok(Command::Mode(Some(known(service, services)?), Some(mode)))
+            }
+            _ => one_service(&rest).map(|s| Command::Mode(s, None)),
+        },
         // The name is checked against the profile's commands where they are known.
         Some("run") => match rest.as_slice() {
             [name] => Ok(Command::Run(name.clone())),

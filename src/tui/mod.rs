@@ -53,14 +53,20 @@ pub async fn run(
         profile.named.as_deref(),
         profile.default.as_deref(),
     );
-    app::run(app::Start::Located(location), Vec::new(), options, profile).await
+    app::run(
+        app::Start::Located(location),
+        Default::default(),
+        options,
+        profile,
+    )
+    .await
 }
 
 /// The TUI on an already loaded project (what `devtui up` opens once the stack is up), with
 /// the native services `up` started and the devtui profile it used.
 pub async fn run_with(
     project: crate::project::Project,
-    natives: Vec<std::sync::Arc<crate::supervisor::observe::Native>>,
+    natives: crate::supervisor::set::NativeSet,
     options: state::Options,
     profile: Option<String>,
 ) -> anyhow::Result<i32> {

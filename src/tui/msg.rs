@@ -28,6 +28,16 @@ pub enum Msg {
     /// The native services another devtui runs for this project (`up -P` in another
     /// terminal), now; an empty list once it is gone.
     NativesElsewhere(Vec<ServiceStatus>),
+    /// This devtui's own native services changed (a mode switch); the loop turns it into
+    /// `NativesNow` once the runner follows the new set.
+    NativesChanged,
+    /// This devtui's own native services, now.
+    NativesNow(Vec<ServiceStatus>),
+    /// A mode switch ended: `Ok` carries a message for the user.
+    ModeDone {
+        service: String,
+        result: Result<String, String>,
+    },
     /// The project model arrived: its name, its services in dependency order, and the
     /// secret values to mask in what the TUI shows.
     Services {
@@ -193,6 +203,11 @@ pub enum Effect {
     /// Leave the TUI for an interactive shell in the service's container, then come back.
     Exec {
         service: String,
+    },
+    /// Move a service between native and container (`ops::mode`).
+    Mode {
+        service: String,
+        to: crate::ops::mode::Mode,
     },
     Action {
         service: String,

@@ -43,6 +43,17 @@ pub struct Runner {
     streams: HashMap<(Kind, String), CancellationToken>,
     /// The task that follows the native services another devtui runs for the project.
     elsewhere: Option<(String, tokio::task::JoinHandle<()>)>,
+    /// The watchers of this devtui's own native services, by service (a mode switch adds
+    /// and removes them).
+    native_watchers: HashMap<
+        String,
+        (
+            std::sync::Arc<crate::supervisor::observe::Native>,
+            CancellationToken,
+        ),
+    >,
+    /// What a mode switch needs, once the project model is loaded.
+    switcher: Option<crate::ops::mode::Switcher>,
     /// What backups, restore and reset work with, once the project model is loaded (or why
     /// it cannot be had: a bad profile). Work asked for before then waits for it.
     data: watch::Sender<Option<Result<Context, String>>>,
@@ -69,6 +80,8 @@ impl Runner {
             root,
             streams: HashMap::new(),
             elsewhere: None,
+            native_watchers: HashMap::new(),
+            switcher: None,
             data: watch::channel(None).0,
             profile: None,
             working_dir: std::path::PathBuf::from("."),
@@ -78,6 +91,15 @@ impl Runner {
     /// The project model arrived: backups get their context, with the `backups:` section of
     /// the profile the TUI was given (`up -P`, DEVTUI_PROFILE).
     pub fn set_project(&mut self, project: Project) {
+        let profile = self
+            .profile
+            .as_deref()
+            .and_then(|name| crate::project::profile::load(&project.location(), name, None).ok());
+        self.switcher = Some(crate::ops::mode::Switcher {
+            target: self.target.clone(),
+            project: project.clone(),
+            profile,
+        });
         let context = Context::new(self.target.clone(), project, self.profile.as_deref());
         self.data.send_replace(Some(context));
     }
@@ -155,6 +177,37 @@ impl Runner {
                 }
             }
         });
+    }
+
+    /// Follows this devtui's own native services as the set is now (a watcher each, the
+    /// watchers of those gone ended) and returns their statuses.
+    pub fn watch_natives(&mut self) -> Vec<ServiceStatus> {
+        let now = self.target.natives.all();
+        self.native_watchers.retain(|service, (native, token)| {
+            let kept = now.iter().any(|n| std::sync::Arc::ptr_eq(n, native));
+            if !kept {
+                tracing::debug!(%service, "native watcher ended");
+                token.cancel();
+            }
+            kept
+        });
+        for native in &now {
+            if self.native_watchers.contains_key(&native.service.name) {
+                continue;
+            }
+            let token = self.root.child_token();
+            crate::supervisor::observe::watch(
+                native.clone(),
+                token.clone(),
+                self.tx.clone(),
+                Msg::Native,
+            );
+            self.native_watchers
+                .insert(native.service.name.clone(), (native.clone(), token));
+        }
+        now.iter()
+            .map(crate::supervisor::lifecycle::status)
+            .collect()
     }
 
     /// Follows the native services another devtui runs for the project, unless this one
@@ -254,6 +307,26 @@ impl Runner {
             }
             Effect::StopReplicaStats { container } => {
                 self.stop(Kind::ReplicaStats, container.0);
+            }
+            Effect::Mode { service, to } => {
+                let tx = self.tx.clone();
+                let own = !self.target.natives.is_empty();
+                let project = self.target.project.clone();
+                let switcher = self.switcher.clone();
+                tokio::spawn(async move {
+                    // The devtui that runs the project's native services switches it, so
+                    // that it supervises the process; else this one does.
+                    let peer = match own {
+                        true => None,
+                        false => crate::ops::mode::through_peer(&project, &service, to).await,
+                    };
+                    let result = match (peer, switcher) {
+                        (Some(result), _) => result,
+                        (None, Some(switcher)) => switcher.switch(&service, to).await,
+                        (None, None) => Err("the project model is not loaded yet".into()),
+                    };
+                    let _ = tx.send(Msg::ModeDone { service, result }).await;
+                });
             }
             Effect::Action { service, action } => {
                 let (backend, status) = self.resolve(state, &service);

@@ -95,7 +95,7 @@ pub async fn context(discovery: &Discovery, profile: Option<&str>) -> anyhow::Re
         engine: client::Lazy::default(),
         compose: crate::ops::compose_for(&project),
         project: project.name.clone(),
-        natives: Vec::new(),
+        natives: Default::default(),
     };
     Ok(Context::new(target, project, profile).map_err(Failure::usage)?)
 }

@@ -88,6 +88,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
             );
         }
         KeyAction::Rebuild => return ask(state, Action::Rebuild, fx),
+        KeyAction::Mode => return switch_mode(state, None, fx),
         KeyAction::OpenUrl => return open(state, fx),
         KeyAction::LogsMerged => return open_merged(state),
         KeyAction::Backups => return open_backups(state, fx),
@@ -405,6 +406,29 @@ pub(super) fn ask(state: &mut State, action: Action, fx: &mut Vec<Effect>) {
     } else {
         start_action(state, service, action, fx);
     }
+}
+
+/// Moves the selected service to the other side: native ⇄ container. No question: nothing
+/// is lost (the data stays where both sides reach it), and the same key moves it back.
+pub(super) fn switch_mode(
+    state: &mut State,
+    to: Option<crate::ops::mode::Mode>,
+    fx: &mut Vec<Effect>,
+) {
+    let Some(service) = state.selected_service().map(|r| r.name.clone()) else {
+        return;
+    };
+    let to = to.unwrap_or(if state.is_native(&service) {
+        crate::ops::mode::Mode::Container
+    } else {
+        crate::ops::mode::Mode::Native
+    });
+    toast(
+        state,
+        format!("mode {service} {}: switching…", to.name()),
+        false,
+    );
+    fx.push(Effect::Mode { service, to });
 }
 
 /// Runs an action that needs no more confirmation.

@@ -53,6 +53,16 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
                 state.changed();
             }
         }
+        Msg::NativesNow(statuses) => {
+            engine::on_natives_elsewhere(state, statuses, &mut fx);
+            state.changed();
+        }
+        // The loop turns it into `NativesNow`.
+        Msg::NativesChanged => {}
+        Msg::ModeDone { service, result } => match result {
+            Ok(text) => toast(state, text, false),
+            Err(e) => toast(state, format!("mode {service} failed: {e}"), true),
+        },
         Msg::NativesElsewhere(statuses) => {
             engine::on_natives_elsewhere(state, statuses, &mut fx);
             state.changed();
