@@ -475,7 +475,8 @@ fn profile_errors_name_the_file_and_what_exists() {
     let (code, _, err) = up("nosuch");
     assert_eq!(code, Some(2), "{err}");
     assert!(
-        err.contains("no devtui profile \"nosuch\"") && err.contains("profiles there: dev, native"),
+        err.contains("no devtui profile \"nosuch\"")
+            && err.contains("profiles there: ci, dev, full, minimal, native"),
         "{err}"
     );
 
@@ -494,6 +495,35 @@ fn profile_errors_name_the_file_and_what_exists() {
         )) && err.contains("declares: gaian"),
         "{err}"
     );
+    // The keys that shape the stack are checked against the project, located too.
+    for (text, at, what) in [
+        (
+            "services:\n  - postgres\n  - nosuch\n",
+            ":3:5: ",
+            "unknown service \"nosuch\" (services in this project: gaian, postgres, qdrant, redis)",
+        ),
+        (
+            "compose:\n  profiles: [vektor]\n",
+            ":2:14: ",
+            "unknown compose profile \"vektor\" (profiles in this project: vector)",
+        ),
+        (
+            "native_env:\n  redis: {X: y}\n",
+            ":2:10: ",
+            "\"redis\" has no native definition",
+        ),
+        (
+            "compose: {files: [nosuch.yaml]}\n",
+            ":1:19: ",
+            "compose file \"nosuch.yaml\" does not exist",
+        ),
+    ] {
+        std::fs::write(&file, text).expect("write");
+        let (code, _, err) = up(&file.to_string_lossy());
+        assert_eq!(code, Some(2), "{text}: {err}");
+        let located = format!("{}{at}{what}", file.display());
+        assert!(err.contains(&located), "{text}: {err}");
+    }
     // Nothing was started.
     assert!(leftovers(&stack.project).0.is_empty());
 }
