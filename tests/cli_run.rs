@@ -232,13 +232,22 @@ fn the_bundled_dev_profile_commands_reach_postgres_and_redis() {
     let out = run(&mut cmd(&["profiles", "--json"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let listed: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("JSON");
-    assert_eq!(listed[0]["name"], "dev");
-    assert_eq!(listed[0]["extends"], "native");
-    assert_eq!(listed[1]["name"], "native");
+    let names: Vec<&str> = listed
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|p| p["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["ci", "dev", "full", "minimal", "native"]);
+    assert_eq!(listed[1]["extends"], "native");
+    assert_eq!(listed[2]["extends"], "dev");
     assert!(
-        listed[1]["description"]
-            .as_str()
-            .is_some_and(|d| !d.is_empty())
+        listed
+            .as_array()
+            .expect("array")
+            .iter()
+            .all(|p| p["description"].as_str().is_some_and(|d| !d.is_empty())),
+        "every shipped profile says what it is for"
     );
 
     let out = run(&mut cmd(&["up", "--no-tui", "postgres", "redis"]));
