@@ -141,4 +141,32 @@ fn gaian_switches_between_native_and_container_keeping_its_data_and_port() {
     term.keys(&["q"]);
     let screen = term.wait_for("devtui to exit", |s| s.contains("DEVTUI-EXIT="));
     assert!(screen.contains("DEVTUI-EXIT=0"), "{screen}");
+
+    // With no devtui running: `mode gaian container` starts the container here, and the
+    // next `up -P native` keeps it there.
+    let cli = |args: &[&str]| {
+        run(devtui(cwd.path(), data.path())
+            .args(["-p", &project])
+            .args(args)
+            .envs(ports.iter().cloned())
+            .env("XDG_STATE_HOME", &state)
+            .stdin(Stdio::null()))
+    };
+    let out = cli(&["mode", "gaian", "container"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(balance(gaian, player), second, "same data in the container");
+    let out = cli(&["up", "-P", "native", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("gaian runs in its container, as `devtui mode` set it"),
+        "{}",
+        stderr(&out)
+    );
+    let table = stdout(&out);
+    let gaian_line = table
+        .lines()
+        .find(|l| l.starts_with("gaian "))
+        .expect("gaian in the summary");
+    assert!(!gaian_line.contains("native:"), "{table}");
+    assert_eq!(balance(gaian, player), second);
 }

@@ -149,6 +149,13 @@ impl Switcher {
     }
 
     async fn to_container(&self, service: &str) -> Result<String, String> {
+        if self.project.all_services.is_empty() {
+            return Err(format!(
+                "{} runs without compose here (a profile of native services only): \
+                 quit and `devtui up` with another profile to use containers",
+                self.project.name
+            ));
+        }
         if self.project.service(service).is_none() {
             return Err(format!(
                 "{service} is not a compose service of {}: it can only run natively",
