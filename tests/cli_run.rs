@@ -241,6 +241,9 @@ fn the_bundled_dev_profile_commands_reach_postgres_and_redis() {
     assert_eq!(names, ["ci", "dev", "full", "minimal", "native"]);
     assert_eq!(listed[1]["extends"], "native");
     assert_eq!(listed[2]["extends"], "dev");
+    assert_eq!(listed[2]["compose_profiles"][0], "vector");
+    assert_eq!(listed[3]["without_engine"], true, "minimal needs no engine");
+    assert_eq!(listed[4]["native"][0], "gaian");
     assert!(
         listed
             .as_array()

@@ -16,6 +16,14 @@ pub struct Listed {
     pub description: Option<String>,
     pub extends: Option<String>,
     pub commands: Vec<CustomCommand>,
+    /// Services run natively.
+    pub native: Vec<String>,
+    /// The services `up` starts (`null`: every enabled one).
+    pub services: Option<Vec<String>>,
+    /// Compose profiles it enables.
+    pub compose_profiles: Vec<String>,
+    /// Whether `up` with it needs no container engine (its services all run natively).
+    pub without_engine: bool,
     /// Why the profile cannot be used (`file:line:col: ...`).
     pub error: Option<String>,
 }
@@ -31,6 +39,10 @@ pub fn list(loc: &Location, keys: &crate::keymap::Keymap) -> Vec<Listed> {
                 Ok(p) => Listed {
                     name,
                     file,
+                    native: p.native_names(),
+                    services: p.service_names(),
+                    compose_profiles: p.compose_profile_names(),
+                    without_engine: p.native_only(),
                     description: p.description,
                     extends: p.extends,
                     commands: p.commands,
@@ -42,6 +54,10 @@ pub fn list(loc: &Location, keys: &crate::keymap::Keymap) -> Vec<Listed> {
                     description: None,
                     extends: None,
                     commands: Vec::new(),
+                    native: Vec::new(),
+                    services: None,
+                    compose_profiles: Vec::new(),
+                    without_engine: false,
                     error: Some(e.to_string()),
                 },
             }

@@ -533,6 +533,21 @@ impl Profile {
         self.native.iter().map(|n| n.value.clone()).collect()
     }
 
+    /// The `services` key as written (`None`: every enabled service).
+    pub fn service_names(&self) -> Option<Vec<String>> {
+        self.services
+            .as_ref()
+            .map(|s| s.iter().map(|s| s.value.clone()).collect())
+    }
+
+    /// The compose profiles the profile enables, as written.
+    pub fn compose_profile_names(&self) -> Vec<String> {
+        self.compose_profiles
+            .iter()
+            .map(|p| p.value.clone())
+            .collect()
+    }
+
     /// Whether every service the profile starts runs natively: `up` then needs neither the
     /// engine nor compose.
     pub fn native_only(&self) -> bool {
