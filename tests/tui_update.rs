@@ -1186,3 +1186,67 @@ fn a_click_on_a_replica_sub_row_selects_its_service() {
     );
     assert_eq!(s.selection.index, 1);
 }
+
+#[test]
+fn m_moves_the_selected_service_to_the_other_side_and_its_row_follows() {
+    use devtui::ops::mode::Mode;
+    let mut s = stack();
+    update(&mut s, ch('G'));
+    // api runs in a container: m asks for it natively, with no question.
+    let fx = update(&mut s, ch('m'));
+    assert!(s.prompt().is_none());
+    assert_eq!(
+        fx,
+        vec![Effect::Mode {
+            service: "api".into(),
+            to: Mode::Native
+        }]
+    );
+    // The switch put it in this devtui's native set: the same row, native now.
+    update(
+        &mut s,
+        Msg::NativesNow(vec![fixtures::native("api", Health::Healthy)]),
+    );
+    assert!(s.is_native("api"));
+    assert_eq!(s.services.len(), 3, "the row changed in place");
+    assert_eq!(s.selected_service().map(|r| r.name.as_str()), Some("api"));
+    let fx = update(&mut s, ch('m'));
+    assert_eq!(
+        fx,
+        vec![Effect::Mode {
+            service: "api".into(),
+            to: Mode::Container
+        }]
+    );
+    // Back in its container: the engine's statuses drive the row again.
+    update(&mut s, Msg::NativesNow(Vec::new()));
+    assert!(!s.is_native("api"));
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("api", Health::Healthy))),
+    );
+    let row = s.service("api").expect("row");
+    assert!(
+        row.status
+            .as_ref()
+            .and_then(|st| st.container_id())
+            .is_some()
+    );
+    update(
+        &mut s,
+        Msg::ModeDone {
+            service: "api".into(),
+            result: Err("no native definition".into()),
+        },
+    );
+    assert!(s.toast.as_ref().unwrap().error);
+
+    // `:mode SERVICE native|container` by name.
+    update(&mut s, ch(':'));
+    typed(&mut s, "mode redis native");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(fx.contains(&Effect::Mode {
+        service: "redis".into(),
+        to: Mode::Native
+    }));
+}
