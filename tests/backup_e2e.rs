@@ -610,4 +610,20 @@ fn redis_and_volume_round_trips_and_reset_removes_exactly_the_named_volumes() {
     );
     assert_eq!(tables.trim(), "0");
     assert_eq!(stack.exec("cache", &["redis-cli", "DBSIZE"]).trim(), "2000");
+
+    // A profile's `backups.before_reset: false` skips the safety backup, as --no-backup.
+    let profiles = stack.path().join(".devtui/profiles");
+    std::fs::create_dir_all(&profiles).expect("profiles dir");
+    std::fs::write(
+        profiles.join("nobk.yaml"),
+        "backups:\n  before_reset: false\n",
+    )
+    .expect("profile");
+    let done = stack.ok_json(&["reset", "db", "--yes", "--json", "-P", "nobk"]);
+    assert_eq!(
+        done["backups"].as_array().expect("backups").len(),
+        0,
+        "{done}"
+    );
+    assert_ne!(volume("pgdata"), pg_before);
 }
