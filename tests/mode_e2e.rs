@@ -95,6 +95,17 @@ fn gaian_switches_between_native_and_container_keeping_its_data_and_port() {
     term.wait_for("gaian's native row, healthy", |s| {
         row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
     });
+    // A second TUI, in another terminal, follows the stack through the devtui running it.
+    let watcher = Tmux::start(
+        format!("{project}-sock2"),
+        130,
+        40,
+        cwd.path(),
+        &command.replace(" up -P native;", ";"),
+    );
+    watcher.wait_for("the other TUI: gaian native", |s| {
+        row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
+    });
     let player = "mode-player";
     let first = act(gaian, player);
     assert_eq!(balance(gaian, player), first);
@@ -105,6 +116,9 @@ fn gaian_switches_between_native_and_container_keeping_its_data_and_port() {
     term.wait_for("gaian in its container, healthy", |s| {
         s.contains("gaian runs in its container now")
             && row(s, "gaian").is_some_and(|r| r.contains("✔ healthy") && !r.contains("(native)"))
+    });
+    watcher.wait_for("the other TUI: gaian in its container", |s| {
+        row(s, "gaian").is_some_and(|r| r.contains("✔ healthy") && !r.contains("(native)"))
     });
     assert_eq!(
         balance(gaian, player),
@@ -129,6 +143,10 @@ fn gaian_switches_between_native_and_container_keeping_its_data_and_port() {
     term.wait_for("gaian's native row again, healthy", |s| {
         row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
     });
+    watcher.wait_for("the other TUI: gaian native again", |s| {
+        row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
+    });
+    watcher.keys(&["q"]);
     assert_eq!(
         balance(gaian, player),
         second,

@@ -254,25 +254,7 @@ async fn answer(stream: UnixStream, set: &NativeSet, mode: &ModeHandler) -> std:
             return send(&mut write, &reply).await;
         }
         Request::Watch => {
-            let (changed_tx, mut changed) = mpsc::channel(1);
-            for native in natives {
-                observe::watch(
-                    native.clone(),
-                    cancel.child_token(),
-                    changed_tx.clone(),
-                    |_| (),
-                );
-            }
-            let natives: Vec<Arc<Native>> = natives.to_vec();
-            tokio::spawn(async move {
-                while changed.recv().await.is_some() {
-                    // Several changes at once make one reply.
-                    while changed.try_recv().is_ok() {}
-                    if tx.send(status_reply(&natives)).await.is_err() {
-                        return;
-                    }
-                }
-            });
+            tokio::spawn(watch_set(set.clone(), cancel.clone(), tx));
         }
         Request::Logs {
             service,
@@ -312,6 +294,47 @@ async fn answer(stream: UnixStream, set: &NativeSet, mode: &ModeHandler) -> std:
             },
             // The asker sends nothing more: a read returns only when it hangs up.
             n = read.read(&mut hangup) => if matches!(n, Ok(0) | Err(_)) { return Ok(()) },
+        }
+    }
+}
+
+/// A `Status` reply on every change of a native service, and when the set itself changes (a
+/// mode switch): then the watchers follow the new set.
+async fn watch_set(set: NativeSet, cancel: CancellationToken, tx: mpsc::Sender<Reply>) {
+    let mut members = set.subscribe();
+    loop {
+        let natives = set.all();
+        let generation = cancel.child_token();
+        let (changed_tx, mut changed) = mpsc::channel(1);
+        for native in &natives {
+            observe::watch(
+                native.clone(),
+                generation.child_token(),
+                changed_tx.clone(),
+                |_| (),
+            );
+        }
+        if natives.is_empty() && tx.send(status_reply(&natives)).await.is_err() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                () = cancel.cancelled() => return,
+                Some(()) = changed.recv() => {
+                    // Several changes at once make one reply.
+                    while changed.try_recv().is_ok() {}
+                    if tx.send(status_reply(&natives)).await.is_err() {
+                        return;
+                    }
+                }
+                moved = members.changed() => {
+                    generation.cancel();
+                    if moved.is_err() {
+                        return;
+                    }
+                    break;
+                }
+            }
         }
     }
 }
