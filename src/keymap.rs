@@ -175,6 +175,7 @@ actions! {
     Restart "restart" [C('r')] "restart the service";
     StartStop "start_stop" [C('s')] "stop the service, or start it";
     Rebuild "rebuild" [C('b')] "rebuild the service's image";
+    Reload "reload" [C('W')] "hot reload of the service on/off";
     OpenUrl "open_url" [C('o')] "open the service's URL in the browser";
     Backups "backups" [C('B')] "the service's backups";
     Reset "reset" [C('X')] "wipe the service's volumes";

@@ -9,6 +9,7 @@ pub mod exec;
 pub mod logs;
 pub mod preflight;
 pub mod profiles;
+pub mod reload;
 pub mod run;
 pub mod scale;
 pub mod status;

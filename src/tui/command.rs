@@ -31,6 +31,8 @@ pub enum Command {
     Reset(Option<String>),
     /// Run the profile's custom command of this name.
     Run(String),
+    /// Hot reload on or off (`None`: toggle) for a service (`None`: the selected one).
+    Reload(Option<String>, Option<bool>),
 }
 
 /// Command names, for completion and `:help`; aliases after the name.
@@ -59,6 +61,7 @@ pub const COMMANDS: &[(&str, &[&str], &str)] = &[
         "[SERVICE]  delete its volumes, recreate (confirm)",
     ),
     ("run", &[], "NAME  a custom command of the devtui profile"),
+    ("reload", &[], "[SERVICE] [on|off]  hot reload (toggle)"),
     ("search", &[], "REGEX  search the log pane"),
     ("filter", &[], "REGEX  show matching lines only"),
     ("save", &[], "save the log pane's lines"),
@@ -121,6 +124,20 @@ pub fn parse(line: &str, services: &[String]) -> Result<Command, String> {
             _ => one_service(&rest).map(|s| Command::Restore(s, None)),
         },
         Some("reset") => one_service(&rest).map(Command::Reset),
+        Some("reload") => {
+            let on_off = |w: &str| match w {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err(format!("reload takes on or off, not {w:?}")),
+            };
+            match rest.as_slice() {
+                [] => Ok(Command::Reload(None, None)),
+                [w] if w == "on" || w == "off" => Ok(Command::Reload(None, Some(on_off(w)?))),
+                [s] => Ok(Command::Reload(Some(known(s, services)?), None)),
+                [s, w] => Ok(Command::Reload(Some(known(s, services)?), Some(on_off(w)?))),
+                _ => Err("reload takes a service and on|off".into()),
+            }
+        }
         // The name is checked against the profile's commands where they are known.
         Some("run") => match rest.as_slice() {
             [name] => Ok(Command::Run(name.clone())),

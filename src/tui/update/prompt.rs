@@ -138,6 +138,12 @@ fn run_command(state: &mut State, text: &str, fx: &mut Vec<Effect>) {
             keys::reset(state, fx);
         }
         Command::Run(name) => keys::run_custom(state, &name, fx),
+        Command::Reload(service, on) => {
+            if let Some(service) = service {
+                select_named(state, &service);
+            }
+            keys::reload(state, on, fx);
+        }
         Command::Select(service) => {
             select_named(state, &service);
             state.focus = Focus::Services;
