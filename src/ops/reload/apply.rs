@@ -118,19 +118,13 @@ pub(super) async fn watch_service(
             continue;
         }
         recent.push_back(now);
+        let mut own = 0;
         let (action, result) = match &plan {
             Plan::Native(native, _) => {
                 let result = restart_native(&ctx, native).await;
                 // What the process wrote while it restarted is its own doing, not an edit.
                 tokio::time::sleep(changes::DEBOUNCE).await;
-                let own = changes.discard(&filters);
-                if own > 0 {
-                    emit.line(
-                        &service,
-                        format!("reload: ignored {own} changes made while {service} restarted"),
-                        false,
-                    );
-                }
+                own = changes.discard(&filters);
                 ("restart".to_string(), result)
             }
             Plan::Rules(rules) => apply_rules(&ctx, &service, rules, &batch, &emit).await,
@@ -151,6 +145,13 @@ pub(super) async fn watch_service(
             ),
         };
         emit.line(&service, format!("reload: {summary}"), !ok);
+        if own > 0 {
+            emit.line(
+                &service,
+                format!("reload: ignored {own} changes made while {service} restarted"),
+                false,
+            );
+        }
         emit.send(Event::Reloaded {
             service: service.clone(),
             summary,
