@@ -341,3 +341,97 @@ x-devtui:
     cancel.cancel();
     devtui::supervisor::lifecycle::stop_all(&natives).await;
 }
+
+const TUI_COMPOSE: &str = r#"
+services:
+  app:
+    build:
+      context: .
+      args:
+        BASE: ${DEVTUI_BASE_IMAGE:-devtui-standin/debian:bookworm}
+    init: true
+    develop:
+      watch:
+        - {action: sync+restart, path: ./src, target: /app}
+  other:
+    image: ${DEVTUI_BASE_IMAGE:-devtui-standin/debian:bookworm}
+    init: true
+    command: [sleep, infinity]
+"#;
+
+/// The real binary in a terminal: a `devtui reload` from another shell reaches the running
+/// TUI (the row's mark), an edit reloads the service (the row's details and its log pane),
+/// the key toggles it back off and `:reload` toggles by name.
+#[test]
+fn the_tui_follows_cli_toggles_and_shows_each_reload() {
+    if !engine_ready() || !tmux_ready() {
+        return;
+    }
+    let project = unique_name("reload-tui");
+    let _cleanup = Cleanup::new(&project);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("data dir");
+    std::fs::create_dir(dir.path().join("src")).expect("mkdir");
+    std::fs::write(dir.path().join("src/msg"), "one\n").expect("write");
+    std::fs::write(dir.path().join("compose.yaml"), TUI_COMPOSE).expect("write");
+    std::fs::write(dir.path().join("Dockerfile"), DOCKERFILE).expect("write");
+    let state = dir.path().join("state");
+    let cli = |args: &[&str]| {
+        let mut cmd = devtui(dir.path(), data.path());
+        cmd.env("XDG_STATE_HOME", &state)
+            .stdin(std::process::Stdio::null())
+            .args(["-p", &project])
+            .args(args);
+        run(&mut cmd)
+    };
+    let out = cli(&["up", "--no-tui"]);
+    assert_eq!(out.status.code(), Some(0), "up: {}", stderr(&out));
+    let other0 = started(&project, "other");
+
+    let bin = env!("CARGO_BIN_EXE_devtui");
+    let command = format!(
+        "XDG_DATA_HOME={data} XDG_CONFIG_HOME={data}/config XDG_STATE_HOME={state} \
+         {bin} -p {project}; echo DEVTUI-EXIT=$?; sleep 600",
+        data = data.path().display(),
+        state = state.display(),
+    );
+    let term = common::tmux::Tmux::start(format!("{project}-sock"), 120, 40, dir.path(), &command);
+    term.wait_for("app running", |s| {
+        s.lines()
+            .any(|l| l.contains(" app ") && l.contains("running"))
+    });
+    let out = cli(&["reload", "app", "on"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    term.wait_for("app's reload mark", |s| s.contains("app ⟳"));
+    std::fs::write(dir.path().join("src/msg"), "two\n").expect("edit");
+    term.wait_for("the reload in app's details", |s| {
+        s.contains("reload: 1 file changed (src/msg) → sync+restart → running in")
+    });
+    term.keys(&["Enter"]);
+    term.wait_for("the reload in app's log pane", |s| {
+        s.contains("reload on: watching src (sync+restart)")
+    });
+    term.keys(&["Escape"]);
+    assert_eq!(cat(&project, "app", "/app/msg"), "two");
+    term.keys(&["W"]);
+    term.wait_for("app's mark gone", |s| {
+        s.contains("reload off for app") && !s.contains("app ⟳")
+    });
+    let out = cli(&["reload", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let app = listed
+        .as_array()
+        .and_then(|a| a.iter().find(|s| s["service"] == "app"))
+        .expect("app listed");
+    assert_eq!(app["reload"], false, "the key saved the toggle: {listed}");
+    term.keys(&[":"]);
+    term.type_text("reload other on");
+    term.keys(&["Enter"]);
+    term.wait_for("other's mark and why nothing is watched", |s| {
+        s.contains("other ⟳") && s.contains("no develop.watch")
+    });
+    assert_eq!(started(&project, "other"), other0, "other never restarted");
+    term.keys(&["q"]);
+    let screen = term.wait_for("devtui to exit", |s| s.contains("DEVTUI-EXIT="));
+    assert!(screen.contains("DEVTUI-EXIT=0"), "{screen}");
+}
