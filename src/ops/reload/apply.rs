@@ -488,8 +488,19 @@ async fn initial_sync(ctx: &Context, service: &str, rules: &[(WatchRule, Filter)
                 .map(|e| e.into_path())
                 .filter(|p| filter.wants(p))
                 .collect()
-        } else {
+        } else if rule.path.is_file() {
             vec![rule.path.clone()]
+        } else {
+            // Nothing to copy: a missing source must not delete the container's file.
+            emit.line(
+                service,
+                format!(
+                    "reload: {} does not exist: nothing to sync yet",
+                    shown(ctx, &rule.path)
+                ),
+                true,
+            );
+            continue;
         };
         let result = match container(ctx, service).await {
             Ok((docker, id)) => sync(&docker, &id, rule, &files).await,
