@@ -435,3 +435,73 @@ fn the_tui_follows_cli_toggles_and_shows_each_reload() {
     let screen = term.wait_for("devtui to exit", |s| s.contains("DEVTUI-EXIT="));
     assert!(screen.contains("DEVTUI-EXIT=0"), "{screen}");
 }
+
+/// The bundled stack: with reload on for the gaian container, an edit of the stack's rules
+/// file is synced over the container's and Gaian serves the new rules, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundled_gaian_rules_sync_into_its_container_live() {
+    private_state();
+    if !engine_ready() {
+        return;
+    }
+    let project = unique_name("reload-gaian");
+    let _cleanup = Cleanup::new(&project);
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let data = tempfile::tempdir().expect("tempdir");
+    let [pg, redis, gaian] = free_ports::<3>();
+    let out = run(devtui(cwd.path(), data.path())
+        .args(["-p", &project, "up", "--no-tui"])
+        .env("POSTGRES_PORT", pg.to_string())
+        .env("REDIS_PORT", redis.to_string())
+        .env("GAIAN_PORT", gaian.to_string()));
+    assert_eq!(out.status.code(), Some(0), "up: {}", stderr(&out));
+    let stack = data.path().join("devtui/stack");
+    let rules_file = stack.join("gaian-rules.yaml");
+    let rules = std::fs::read_to_string(&rules_file).expect("the stack's rules file");
+    let model = load(&stack, &project).await;
+    let cancel = CancellationToken::new();
+    let _stop = cancel.clone().drop_guard();
+    let mut events = start(model, Vec::new(), &cancel);
+    let gaian0 = started(&project, "gaian");
+    reload::save(&project, "gaian", true).expect("toggle");
+    wait_for(
+        &mut events,
+        "the initial sync",
+        line("gaian", "initial sync"),
+    )
+    .await;
+    let edited = rules.replacen("base_reward: \"5\"", "base_reward: \"7\"", 1);
+    assert_ne!(edited, rules, "plant_tree's reward is in the file");
+    std::fs::write(&rules_file, edited).expect("edit");
+    let done = wait_for(&mut events, "gaian's sync", reloaded("gaian")).await;
+    assert!(
+        matches!(&done, Event::Reloaded { ok: true, summary, .. } if summary.contains("gaian-rules.yaml") && summary.contains("sync")),
+        "{done:?}"
+    );
+    let url = format!("http://127.0.0.1:{gaian}/api/v1/rules");
+    let mut served = String::new();
+    for _ in 0..100 {
+        let out = Command::new("curl")
+            .args(["-fsS", &url])
+            .output()
+            .expect("curl");
+        served = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rules: serde_json::Value = serde_json::from_str(&served).unwrap_or_default();
+        let plant = rules["actions"]
+            .as_array()
+            .and_then(|a| a.iter().find(|r| r["action"] == "plant_tree"))
+            .and_then(|r| r["base_reward_sila"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        if plant.starts_with('7') {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served.contains("/etc/gaian/rules.yaml"), "{served}");
+    assert!(
+        served.contains("\"base_reward_sila\":\"7"),
+        "the new reward is served: {served}"
+    );
+    assert_eq!(started(&project, "gaian"), gaian0, "synced, not restarted");
+}
