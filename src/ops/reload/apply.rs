@@ -510,9 +510,10 @@ async fn initial_sync(ctx: &Context, service: &str, rules: &[(WatchRule, Filter)
             Ok(()) => emit.line(
                 service,
                 format!(
-                    "reload: initial sync of {} ({} files)",
+                    "reload: initial sync of {} ({} file{})",
                     shown(ctx, &rule.path),
-                    files.len()
+                    files.len(),
+                    if files.len() == 1 { "" } else { "s" }
                 ),
                 false,
             ),
