@@ -505,3 +505,117 @@ async fn bundled_gaian_rules_sync_into_its_container_live() {
     );
     assert_eq!(started(&project, "gaian"), gaian0, "synced, not restarted");
 }
+
+const OVERLAY_COMPOSE: &str = r#"
+services:
+  api:
+    build:
+      context: ./api
+      args:
+        BASE: ${DEVTUI_BASE_IMAGE:-devtui-standin/debian:bookworm}
+    init: true
+    labels:
+      dev.devtui.reload.command: sh -c 'echo reload-command; exec sleep infinity'
+  other:
+    image: ${DEVTUI_BASE_IMAGE:-devtui-standin/debian:bookworm}
+    init: true
+    command: [sleep, infinity]
+"#;
+
+const OVERLAY_DOCKERFILE: &str = "ARG BASE
+FROM ${BASE} AS base
+WORKDIR /srv
+COPY msg /srv/msg
+CMD [\"sleep\", \"infinity\"]
+FROM base AS development
+RUN echo development > /stage
+FROM base AS production
+RUN echo production > /stage
+";
+
+/// A built service without develop.watch: reload on recreates it with its build context
+/// mounted at its working directory, the Dockerfile's development stage and the label's
+/// command; off recreates it as the project has it. Other services are left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_built_service_without_develop_watch_gets_its_context_mounted() {
+    private_state();
+    if !engine_ready() {
+        return;
+    }
+    let project = unique_name("reload-overlay");
+    let _cleanup = Cleanup::new(&project);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("api")).expect("mkdir");
+    std::fs::write(dir.path().join("api/msg"), "one\n").expect("write");
+    std::fs::write(dir.path().join("api/Dockerfile"), OVERLAY_DOCKERFILE).expect("write");
+    std::fs::write(dir.path().join("compose.yaml"), OVERLAY_COMPOSE).expect("write");
+    let mut up = Command::new("docker");
+    up.args(["compose", "-p", &project, "up", "-d", "--build", "--wait"])
+        .current_dir(dir.path());
+    with_images(&mut up);
+    let out = up.output().expect("compose up");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(cat(&project, "api", "/stage"), "production");
+    let other0 = started(&project, "other");
+    let model = load(dir.path(), &project).await;
+    let cancel = CancellationToken::new();
+    let _stop = cancel.clone().drop_guard();
+    let mut events = start(model, Vec::new(), &cancel);
+    wait_for(&mut events, "the first states", |e| {
+        matches!(e, Event::States(_))
+    })
+    .await;
+
+    reload::save(&project, "api", true).expect("toggle");
+    let done = wait_for(&mut events, "api recreated", reloaded("api")).await;
+    assert!(
+        matches!(&done, Event::Reloaded { ok: true, summary, .. } if summary.contains("mounted at /srv") && summary.contains("target development")),
+        "{done:?}"
+    );
+    assert_eq!(cat(&project, "api", "/stage"), "development");
+    std::fs::write(dir.path().join("api/msg"), "two\n").expect("edit");
+    assert_eq!(
+        cat(&project, "api", "/srv/msg"),
+        "two",
+        "the context is mounted"
+    );
+    let logs = Command::new("docker")
+        .args(["logs", &format!("{project}-api-1")])
+        .output()
+        .expect("docker logs");
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("reload-command"),
+        "the label's command runs"
+    );
+    assert_eq!(started(&project, "other"), other0, "other untouched");
+
+    reload::save(&project, "api", false).expect("toggle");
+    wait_for(
+        &mut events,
+        "api recreated as it was",
+        line("api", "reload off: recreated"),
+    )
+    .await;
+    assert_eq!(cat(&project, "api", "/stage"), "production");
+    let mounts = Command::new("docker")
+        .args([
+            "inspect",
+            "-f",
+            "{{len .Mounts}}",
+            &format!("{project}-api-1"),
+        ])
+        .output()
+        .expect("docker inspect");
+    assert_eq!(
+        String::from_utf8_lossy(&mounts.stdout).trim(),
+        "0",
+        "no mount"
+    );
+    // Rebuilt from the production stage, which copies the edited file in.
+    assert_eq!(cat(&project, "api", "/srv/msg"), "two");
+    assert_eq!(started(&project, "other"), other0, "other untouched");
+}

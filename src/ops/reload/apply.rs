@@ -53,6 +53,10 @@ pub(super) async fn watch_service(
     cancel: CancellationToken,
     emit: Emit,
 ) {
+    if let Some(model) = ctx.overlay_service(&service) {
+        // The service reloads itself through the mount: nothing for devtui to watch.
+        return super::overlay::turn_on(&ctx, model, &emit).await;
+    }
     let Some(plan) = plan(&ctx, &service, &emit) else {
         return;
     };
@@ -188,7 +192,7 @@ fn plan(ctx: &Context, service: &str, emit: &Emit) -> Option<Plan> {
         emit.line(
             service,
             format!(
-                "reload on, but {service} has no develop.watch rules in the compose file: nothing to watch"
+                "reload on, but {service} has no develop.watch rules and no build context: nothing to watch"
             ),
             true,
         );

@@ -11,7 +11,9 @@
 //!   else its working directory);
 //! - a container with `develop.watch` gets its rules applied by devtui through the Engine
 //!   API (sync = archive upload, restart, exec) and compose (rebuild = build +
-//!   `up -d --no-deps`), for that service only.
+//!   `up -d --no-deps`), for that service only;
+//! - a built container without `develop.watch` is recreated with its build context mounted
+//!   (`overlay`), and recreated as it was when reload goes off.
 //!
 //! Why not `docker compose watch`: it cannot toggle one service while running (its `w` key
 //! toggles the whole project), it starts and restarts services it was not asked to
@@ -21,6 +23,7 @@
 
 mod apply;
 pub mod changes;
+pub mod overlay;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -130,6 +133,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// The compose service of `name` when its reload is the override's (`overlay`): built,
+    /// without `develop.watch`, not run natively here.
+    pub(crate) fn overlay_service(&self, name: &str) -> Option<&crate::project::model::Service> {
+        if self.target.natives.iter().any(|n| n.service.name == name) {
+            return None;
+        }
+        self.project
+            .service(name)
+            .filter(|s| s.watch.is_empty() && s.build.is_some())
+    }
+
     /// The services reload can be toggled for: the enabled compose services and the native
     /// ones.
     pub fn services(&self) -> Vec<String> {
@@ -208,24 +222,32 @@ where
         let now = effective(&services, &saved, &ctx.defaults);
         if last.as_ref() != Some(&now) {
             for (service, on) in &now {
-                match (on, running.contains_key(service)) {
-                    (true, false) => {
-                        let token = cancel.child_token();
-                        running.insert(service.clone(), token.clone());
-                        tokio::spawn(apply::watch_service(
-                            ctx.clone(),
-                            service.clone(),
-                            token,
-                            emit.clone(),
-                        ));
+                let was = last.as_ref().and_then(|l| l.get(service)).copied();
+                if *on && !running.contains_key(service) {
+                    let token = cancel.child_token();
+                    running.insert(service.clone(), token.clone());
+                    tokio::spawn(apply::watch_service(
+                        ctx.clone(),
+                        service.clone(),
+                        token,
+                        emit.clone(),
+                    ));
+                }
+                // Off, at the first look or just now: a container still running with the
+                // override (reload turned off while no TUI ran) goes back as it was.
+                if !*on && was != Some(false) {
+                    if let Some(token) = running.remove(service) {
+                        token.cancel();
+                        emit.line(service, "reload off", false);
                     }
-                    (false, true) => {
-                        if let Some(token) = running.remove(service) {
-                            token.cancel();
-                            emit.line(service, "reload off", false);
-                        }
+                    if ctx.overlay_service(service).is_some() {
+                        let (ctx, emit, name) = (ctx.clone(), emit.clone(), service.clone());
+                        tokio::spawn(async move {
+                            if let Some(model) = ctx.overlay_service(&name) {
+                                overlay::turn_off(&ctx, model, &emit).await;
+                            }
+                        });
                     }
-                    _ => {}
                 }
             }
             emit.send(Event::States(now.clone()));
@@ -341,8 +363,10 @@ pub async fn cli(discovery: &Discovery, opts: ReloadOptions) -> anyhow::Result<i
                         let mut actions: Vec<&str> =
                             s.watch.iter().map(|w| w.action.as_str()).collect();
                         actions.dedup();
-                        if actions.is_empty() {
-                            "none (no develop.watch)".to_string()
+                        if actions.is_empty() && s.build.is_some() {
+                            "recreate with its build context mounted".to_string()
+                        } else if actions.is_empty() {
+                            "none (no develop.watch, no build)".to_string()
                         } else {
                             actions.join(", ")
                         }
