@@ -306,9 +306,13 @@ async fn apply_rules(
         }
     }
     .await;
-    let mut shown: Vec<&str> = actions.clone();
-    shown.dedup();
-    (shown.join("+").replace("sync+sync", "sync"), result)
+    let mut shown: Vec<&str> = Vec::new();
+    for a in actions {
+        if !shown.contains(&a) {
+            shown.push(a);
+        }
+    }
+    (shown.join(", "), result)
 }
 
 /// The service's running container, through the resolver.

@@ -179,15 +179,23 @@ impl Emit {
 }
 
 /// Runs the watchers of the services whose reload is on, following the toggles file, until
-/// `cancel` fires. Events go to `tx` as `wrap` makes them (best effort: a full channel
-/// drops one; the log pane is not worth blocking a reload for).
+/// `cancel` fires. Events go to `tx` as `wrap` makes them, in order; a handful per reload, so
+/// they queue unbounded rather than block a watcher on a receiver busy with a log flood.
 pub async fn run<M, F>(ctx: Context, cancel: CancellationToken, tx: mpsc::Sender<M>, wrap: F)
 where
     F: Fn(Event) -> M + Send + Sync + 'static,
     M: Send + 'static,
 {
+    let (queue, mut queued) = mpsc::unbounded_channel::<Event>();
+    tokio::spawn(async move {
+        while let Some(e) = queued.recv().await {
+            if tx.send(wrap(e)).await.is_err() {
+                return;
+            }
+        }
+    });
     let emit = Emit(Arc::new(move |e| {
-        let _ = tx.try_send(wrap(e));
+        let _ = queue.send(e);
     }));
     let file = state_file(&ctx.project.name);
     let (changed_tx, mut changed) = mpsc::unbounded_channel();
