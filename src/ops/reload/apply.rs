@@ -53,6 +53,23 @@ pub(super) async fn watch_service(
     cancel: CancellationToken,
     emit: Emit,
 ) {
+    // Another devtui runs it natively: its files and its restarts are that devtui's.
+    if !ctx.target.natives.iter().any(|n| n.service.name == service)
+        && let Ok((Backend::Peer(peer), _)) = ctx.target.locate(&service).await
+    {
+        let pid = peer
+            .devtui_pid
+            .map(|p| format!(" (pid {p})"))
+            .unwrap_or_default();
+        emit.line(
+            &service,
+            format!(
+                "reload: {service} runs natively in another devtui{pid}: its TUI owns the reload (this one does not watch it)"
+            ),
+            true,
+        );
+        return;
+    }
     if let Some(model) = ctx.overlay_service(&service) {
         // The service reloads itself through the mount: nothing for devtui to watch.
         return super::overlay::turn_on(&ctx, model, &emit).await;
