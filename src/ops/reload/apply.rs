@@ -20,10 +20,14 @@ use crate::ops::backend::{Backend, STOP_TIMEOUT_SECS};
 use crate::project::model::WatchRule;
 use crate::supervisor::observe::{self, Native};
 
-/// The loop guard: more reloads than this within `GUARD_WINDOW` pause the watcher for
-/// `GUARD_WINDOW` (a service that writes into its own tree would otherwise never stop).
+/// The loop guard of a native service, beyond ignoring what it writes while it restarts: a
+/// service that writes into its own tree once it runs would restart forever, each change
+/// arriving right after the last restart. `GUARD_RELOADS` such reloads in a row, each within
+/// `GUARD_GAP` of the previous one's end, pause its watcher for `GUARD_PAUSE`. A developer
+/// who saves now and then never trips it; one saving in a burst at most waits once.
 const GUARD_RELOADS: usize = 5;
-const GUARD_WINDOW: Duration = Duration::from_secs(30);
+const GUARD_GAP: Duration = Duration::from_secs(2);
+const GUARD_PAUSE: Duration = Duration::from_secs(30);
 /// How long a reload waits for the service to be healthy again before it says so.
 const HEALTHY_WAIT: Duration = Duration::from_secs(120);
 /// Changed files named in a reload's line; the rest are counted.
@@ -102,7 +106,10 @@ pub(super) async fn watch_service(
     if let Plan::Rules(rules) = &plan {
         initial_sync(&ctx, &service, rules, &emit).await;
     }
-    let mut recent: VecDeque<Instant> = VecDeque::new();
+    // Reloads in a row that followed the previous one's end within GUARD_GAP, and when the
+    // last ended.
+    let mut quick = 0usize;
+    let mut last_end: Option<Instant> = None;
     loop {
         let batch = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -112,25 +119,27 @@ pub(super) async fn watch_service(
             },
         };
         let now = Instant::now();
-        recent.retain(|t| now.duration_since(*t) < GUARD_WINDOW);
-        if recent.len() >= GUARD_RELOADS {
+        let native = matches!(plan, Plan::Native(..));
+        let soon = last_end.is_some_and(|t| now.duration_since(t) < GUARD_GAP + changes::DEBOUNCE);
+        quick = if native && soon { quick + 1 } else { 0 };
+        if quick >= GUARD_RELOADS {
             emit.line(
                 &service,
                 format!(
-                    "reload paused for {}s: {} reloads in {}s (does {service} write into its watched tree? last change: {})",
-                    GUARD_WINDOW.as_secs(),
-                    recent.len(),
-                    GUARD_WINDOW.as_secs(),
+                    "reload paused for {}s: {quick} reloads in a row, each changed within {}s of the last restart (does {service} write into its watched tree? last change: {})",
+                    GUARD_PAUSE.as_secs(),
+                    GUARD_GAP.as_secs(),
                     files(&ctx, &batch)
                 ),
                 true,
             );
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(GUARD_WINDOW) => {}
+                _ = tokio::time::sleep(GUARD_PAUSE) => {}
             }
             let dropped = changes.discard(&filters);
-            recent.clear();
+            quick = 0;
+            last_end = None;
             emit.line(
                 &service,
                 format!("reload resumed ({dropped} changes while paused were dropped)"),
@@ -138,7 +147,6 @@ pub(super) async fn watch_service(
             );
             continue;
         }
-        recent.push_back(now);
         let mut own = 0;
         let (action, result) = match &plan {
             Plan::Native(native, _) => {
@@ -151,6 +159,7 @@ pub(super) async fn watch_service(
             Plan::Rules(rules) => apply_rules(&ctx, &service, rules, &batch, &emit).await,
         };
         let took = now.elapsed();
+        last_end = Some(Instant::now());
         let (summary, ok) = match result {
             Ok(state) => (
                 format!(

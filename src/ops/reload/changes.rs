@@ -51,11 +51,14 @@ impl Filter {
         dirs.dedup();
         for dir in dirs {
             if let Ok(text) = std::fs::read_to_string(dir.join(".dockerignore")) {
-                excludes.push(patterns(dir, dockerignore_lines(&text)));
+                let lines: Vec<String> = text.lines().filter_map(dockerignore_line).collect();
+                excludes.push(patterns(dir, lines.iter().map(String::as_str)));
             }
         }
+        // Compose reads a rule's patterns as .dockerignore lines, relative to its path.
         let rel = |list: &[String]| {
-            (!list.is_empty()).then(|| patterns(base, list.iter().map(String::as_str)))
+            let lines: Vec<String> = list.iter().filter_map(|l| dockerignore_line(l)).collect();
+            (!lines.is_empty()).then(|| patterns(base, lines.iter().map(String::as_str)))
         };
         Filter {
             root: root.to_path_buf(),
@@ -99,10 +102,20 @@ fn patterns<'a>(dir: &Path, lines: impl Iterator<Item = &'a str>) -> Gitignore {
     builder.build().unwrap_or_else(|_| Gitignore::empty())
 }
 
-/// A `.dockerignore` as gitignore lines: Docker matches from the context's root, so a
-/// pattern without a leading `/` is anchored there too (`*.log` is only the root's).
-fn dockerignore_lines(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().map(str::trim).filter(|l| !l.is_empty())
+/// A `.dockerignore` line as a gitignore line: Docker matches every pattern from the
+/// context's root, so it is anchored there (`*.log` is the root's only, as for `docker
+/// build`); `!` keeps its meaning. `None` for blank lines and comments.
+fn dockerignore_line(line: &str) -> Option<String> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let (not, pattern) = match line.strip_prefix('!') {
+        Some(p) => ("!", p.trim()),
+        None => ("", line),
+    };
+    let pattern = pattern.trim_start_matches("./").trim_start_matches('/');
+    Some(format!("{not}/{pattern}"))
 }
 
 /// Watches `filters`' roots; changed paths arrive on the receiver (unfiltered: `batch`
@@ -195,12 +208,16 @@ mod tests {
             std::fs::create_dir_all(root.join(d)).expect("mkdir");
         }
         std::fs::write(root.join(".dockerignore"), "*.log\n# comment\nsecret/\n").expect("w");
-        let f = Filter::new(root, &[], &["*.tmp".into(), "src/cache/".into()], &[]);
+        let f = Filter::new(root, &[], &["src/*.tmp".into(), "src/cache/".into()], &[]);
         assert!(f.wants(&root.join("src/app.py")));
         assert!(!f.wants(&root.join(".git/index")));
         assert!(!f.wants(&root.join("node_modules/x/y.js")));
         assert!(!f.wants(&root.join("target/debug/a")));
         assert!(!f.wants(&root.join("app.log")));
+        assert!(
+            f.wants(&root.join("src/deep.log")),
+            "a .dockerignore pattern is anchored at the context's root"
+        );
         assert!(!f.wants(&root.join("secret/key")));
         assert!(!f.wants(&root.join("src/a.tmp")));
         assert!(!f.wants(&root.join("src/cache/blob")));
@@ -209,7 +226,13 @@ mod tests {
             !f.wants(&root.join("src")),
             "a directory is not a file to sync"
         );
-        let only = Filter::new(&root.join("src"), &[], &[], &["*.py".into()]);
+        let only = Filter::new(
+            &root.join("src"),
+            &[],
+            &[],
+            &["*.py".into(), "**/*.rs".into()],
+        );
+        assert!(only.wants(&root.join("src/cache/lib.rs")));
         assert!(only.wants(&root.join("src/app.py")));
         assert!(!only.wants(&root.join("src/app.txt")));
         std::fs::write(root.join("Dockerfile"), "FROM x\n").expect("w");
