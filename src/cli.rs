@@ -73,6 +73,8 @@ pub enum Command {
     /// Run a service natively (supervised by devtui) or in its container, on the same port
     /// against the same data; remembered for the next `up`.
     Mode(ModeArgs),
+    /// Hot reload per service: `reload SERVICE on|off`, or list each service's state.
+    Reload(ReloadArgs),
     /// Run N replicas of a service (compose's --scale).
     Scale(ScaleArgs),
     /// Show the services' output, merged and ordered by time (containers and native services).
@@ -147,6 +149,25 @@ pub struct RunArgs {
     pub yes: bool,
     /// One JSON object a line: {command, stream, line} for the output, then {command,
     /// exit_code}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+The toggle is kept per project across runs; a running devtui TUI applies it at once (it owns
+the file watchers). Without a saved toggle, the devtui profile's `reload:` gives the default.")]
+pub struct ReloadArgs {
+    /// The service to toggle (with on|off); none: list every service's state.
+    #[arg(add = ArgValueCandidates::new(complete::services), requires = "state")]
+    pub service: Option<String>,
+    /// on or off.
+    #[arg(value_parser = ["on", "off"])]
+    pub state: Option<String>,
+    /// devtui profile (profiles/NAME.yaml, or a file path) whose `reload:` gives the defaults.
+    #[arg(short = 'P', long = "devtui-profile", value_name = "NAME", env = "DEVTUI_PROFILE", add = ArgValueCandidates::new(complete::profiles))]
+    pub devtui_profile: Option<String>,
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }
@@ -452,6 +473,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<i32> {
                 ModeArg::Container => crate::ops::mode::Mode::Container,
             };
             crate::ops::mode::run(&project, &args.service, mode).await
+        }
+        Some(Command::Reload(args)) => {
+            let config = settings()?;
+            let options = crate::ops::reload::ReloadOptions {
+                set: args.service.zip(args.state.map(|s| s == "on")),
+                profile: args.devtui_profile,
+                default_profile: config.profile.value,
+                keys: config.keys.map,
+                json: args.json,
+            };
+            crate::ops::reload::cli(&project, options).await
         }
         Some(Command::Scale(args)) => {
             crate::ops::scale::run(&project, &args.service, args.replicas).await

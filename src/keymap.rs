@@ -176,6 +176,7 @@ actions! {
     StartStop "start_stop" [C('s')] "stop the service, or start it";
     Rebuild "rebuild" [C('b')] "rebuild the service's image";
     Mode "mode" [C('m')] "run the service natively ⇄ in its container";
+    Reload "reload" [C('W')] "hot reload of the service on/off";
     OpenUrl "open_url" [C('o')] "open the service's URL in the browser";
     Backups "backups" [C('B')] "the service's backups";
     Reset "reset" [C('X')] "wipe the service's volumes";

@@ -41,7 +41,7 @@ const PROFILE: &str = r#"
 commands:
   - {name: hello, key: H, run: [sh, -c, 'echo one; echo two >&2; exit 4']}
   - {name: psql, key: P, run: [psql], service: postgres}
-  - {name: wipe, key: W, run: ["true"], confirm: true}
+  - {name: wipe, key: U, run: ["true"], confirm: true}
   - {name: seed, run: ["true"]}
 "#;
 
@@ -116,7 +116,7 @@ fn a_key_runs_its_command_into_a_pane_of_its_own() {
 #[test]
 fn confirm_asks_and_run_completes_names() {
     let mut s = stack();
-    let fx = update(&mut s, ch('W'));
+    let fx = update(&mut s, ch('U'));
     assert!(run_effects(&fx).is_empty());
     assert_eq!(
         s.prompt(),
@@ -127,7 +127,7 @@ fn confirm_asks_and_run_completes_names() {
     let fx = update(&mut s, ch('n'));
     assert!(run_effects(&fx).is_empty());
     assert_eq!(s.overlay, Overlay::None);
-    update(&mut s, ch('W'));
+    update(&mut s, ch('U'));
     assert_eq!(run_effects(&update(&mut s, ch('y'))), ["wipe"]);
 
     update(&mut s, ch(':'));

@@ -347,3 +347,35 @@ fn dashboard_with_a_scaled_service_expanded() {
     update(&mut s, ch('+'));
     assert_snapshot!("scaled_expanded", draw(&s).backend());
 }
+
+/// Hot reload on for one service: its row is marked, and its details show the last reload.
+#[test]
+fn dashboard_with_reload_on() {
+    use devtui::ops::reload::Event;
+    let mut s = fixtures::state(&["postgres", "api"], 100, 24);
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("postgres", Health::Healthy))),
+    );
+    update(
+        &mut s,
+        Msg::Engine(fixtures::update(running("api", Health::Healthy))),
+    );
+    let states = [("api".to_string(), true), ("postgres".to_string(), false)];
+    update(
+        &mut s,
+        Msg::Reload(Event::States(states.into_iter().collect())),
+    );
+    update(
+        &mut s,
+        Msg::Reload(Event::Reloaded {
+            service: "api".into(),
+            summary: "2 files changed (src/app.py, src/db.py) → sync+restart → healthy in 1.4s"
+                .into(),
+            ok: true,
+        }),
+    );
+    update(&mut s, Msg::Tick(fixtures::NOW));
+    update(&mut s, key(KeyCode::Down));
+    assert_snapshot!(draw(&s).backend());
+}

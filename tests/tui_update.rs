@@ -1250,3 +1250,65 @@ fn m_moves_the_selected_service_to_the_other_side_and_its_row_follows() {
         to: Mode::Native
     }));
 }
+
+/// `W` and `:reload` ask for the toggle to be saved (the reloader follows the file); the
+/// reloader's news land on the row and in the service's log, the pane closed or not.
+#[test]
+fn reload_toggles_and_its_news() {
+    use devtui::ops::reload::Event;
+    let mut s = stack();
+    let fx = update(&mut s, ch('W'));
+    assert!(
+        fx.contains(&Effect::SetReload {
+            service: "postgres".into(),
+            on: true
+        }),
+        "{fx:?}"
+    );
+    update(
+        &mut s,
+        Msg::Reload(Event::States(
+            [("postgres".to_string(), true)].into_iter().collect(),
+        )),
+    );
+    assert!(s.reloads("postgres"));
+    let fx = update(&mut s, ch('W'));
+    assert!(fx.contains(&Effect::SetReload {
+        service: "postgres".into(),
+        on: false
+    }));
+    update(&mut s, ch(':'));
+    typed(&mut s, "reload api on");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(fx.contains(&Effect::SetReload {
+        service: "api".into(),
+        on: true
+    }));
+    update(&mut s, ch(':'));
+    typed(&mut s, "reload api maybe");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::SetReload { .. })));
+    assert!(
+        s.toast
+            .as_ref()
+            .is_some_and(|t| t.error && t.text.contains("on or off"))
+    );
+    update(
+        &mut s,
+        Msg::Reload(Event::Line {
+            service: "api".into(),
+            text: "reload: 1 file changed (a.py) → restart → running in 0.3s".into(),
+            error: false,
+        }),
+    );
+    update(&mut s, ch(':'));
+    typed(&mut s, "logs api");
+    update(&mut s, key(KeyCode::Enter));
+    assert!(
+        visible_texts(&s)
+            .iter()
+            .any(|l| l.contains("1 file changed (a.py)")),
+        "{:?}",
+        visible_texts(&s)
+    );
+}

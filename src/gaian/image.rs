@@ -45,6 +45,10 @@ pub fn prepare_context(dir: &Path) -> io::Result<()> {
             out.write_all(stamp.render().as_bytes())
         })?;
     }
+    let rules = super::rules::EMBEDDED.as_bytes();
+    if !fs::read(dir.join("rules.yaml")).is_ok_and(|r| r == rules) {
+        paths::write_atomic(&dir.join("rules.yaml"), 0o644, |out| out.write_all(rules))?;
+    }
     if !fs::read(dir.join("Dockerfile")).is_ok_and(|d| d == DOCKERFILE.as_bytes()) {
         paths::write_atomic(&dir.join("Dockerfile"), 0o644, |out| {
             out.write_all(DOCKERFILE.as_bytes())
@@ -216,7 +220,7 @@ mod tests {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names, [STAMP, "Dockerfile", "devtui"]);
+        assert_eq!(names, [STAMP, "Dockerfile", "devtui", "rules.yaml"]);
     }
 
     #[test]

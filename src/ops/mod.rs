@@ -10,6 +10,7 @@ pub mod logs;
 pub mod mode;
 pub mod preflight;
 pub mod profiles;
+pub mod reload;
 pub mod run;
 pub mod scale;
 pub mod status;

@@ -16,6 +16,22 @@ pub const COMPOSE_YAML: &str = include_str!("../../compose/compose.yaml");
 /// The bundled `.env.example`, as built into this binary.
 pub const ENV_EXAMPLE: &str = include_str!("../../assets/.env.example");
 
+/// Gaian's rules file beside the bundled compose file (Gaian's `--config` natively, the
+/// `develop.watch` sync source for its container): the developer's to edit, so written once
+/// from the built-in rules and never overwritten.
+pub const RULES_FILE: &str = "gaian-rules.yaml";
+
+fn ensure_rules(dir: &Path) -> std::io::Result<()> {
+    let path = dir.join(RULES_FILE);
+    if path.symlink_metadata().is_ok() {
+        return Ok(());
+    }
+    crate::paths::write_atomic(&path, 0o644, |f| {
+        f.write_all(crate::gaian::rules::EMBEDDED.as_bytes())
+    })
+    .map(drop)
+}
+
 /// Whether `dir` is a devtui checkout (its bundled stack is then used in place).
 pub fn is_checkout(dir: &Path) -> bool {
     dir.join("compose/compose.yaml").is_file()
@@ -27,6 +43,8 @@ pub fn is_checkout(dir: &Path) -> bool {
 /// The bundled stack in place in the checkout at `root`.
 pub fn in_place(root: &Path, project_name: Option<String>) -> Location {
     let compose_dir = root.join("compose");
+    // Best effort: without it Gaian's native start names the missing file.
+    let _ = ensure_rules(&compose_dir);
     Location {
         files: vec![compose_dir.join("compose.yaml")],
         env_path: compose_dir.join(".env"),
@@ -49,6 +67,7 @@ pub fn materialise(data_dir: &Path, project_name: Option<String>) -> Result<Loca
     let example = dir.join(".env.example");
     refresh(&compose, COMPOSE_YAML).map_err(err)?;
     refresh(&example, ENV_EXAMPLE).map_err(err)?;
+    ensure_rules(&dir).map_err(err)?;
     let profiles = dir.join("profiles");
     fs::create_dir_all(&profiles).map_err(err)?;
     for (name, text) in super::profile::BUNDLED {

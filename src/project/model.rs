@@ -69,12 +69,21 @@ pub struct Mount {
     pub target: String,
 }
 
-/// One `develop.watch` rule.
+/// One `develop.watch` rule, as compose normalised it (`path` absolute).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WatchRule {
+    /// `sync`, `rebuild`, `restart`, `sync+restart`, `sync+exec`.
     pub action: String,
     pub path: PathBuf,
     pub target: Option<String>,
+    /// Patterns (dockerignore syntax) relative to `path` that do not trigger the rule.
+    pub ignore: Vec<String>,
+    /// When set, only matching files (relative to `path`) trigger the rule.
+    pub include: Vec<String>,
+    /// Sync the whole path once when watching starts.
+    pub initial_sync: bool,
+    /// `sync+exec`'s command, run in the container after the sync.
+    pub exec: Vec<String>,
 }
 
 /// The parts of compose's normalised JSON we read.
@@ -159,6 +168,18 @@ struct WatchJson {
     action: String,
     path: PathBuf,
     target: Option<String>,
+    #[serde(default)]
+    ignore: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    initial_sync: bool,
+    exec: Option<WatchExecJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WatchExecJson {
+    command: Option<Vec<String>>,
 }
 
 impl Service {
@@ -210,6 +231,10 @@ impl Service {
                         action: w.action,
                         path: w.path,
                         target: w.target,
+                        ignore: w.ignore,
+                        include: w.include,
+                        initial_sync: w.initial_sync,
+                        exec: w.exec.and_then(|e| e.command).unwrap_or_default(),
                     })
                     .collect()
             })

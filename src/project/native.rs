@@ -11,6 +11,7 @@
 //!       environment:
 //!         REDIS_URL: redis://127.0.0.1:${REDIS_PORT:-6379}/
 //!       healthcheck: http://127.0.0.1:${GAIAN_PORT:-8000}/health
+//!       watch: ../src   # hot reload's tree (default: its working directory)
 //! ```
 //!
 //! A devtui profile (`profiles/NAME.yaml`) picks which of them run natively. A native service
@@ -36,6 +37,9 @@ pub struct NativeService {
     pub healthcheck: Option<String>,
     /// Where the process runs: the project's working directory unless set (relative to it).
     pub working_dir: PathBuf,
+    /// The tree hot reload watches (`watch:`, relative to the project's directory); its
+    /// working directory when not set.
+    pub watch: Option<PathBuf>,
 }
 
 /// `x-devtui` in compose's normalised JSON.
@@ -53,6 +57,7 @@ struct NativeJson {
     environment: BTreeMap<String, serde_json::Value>,
     healthcheck: Option<String>,
     working_dir: Option<PathBuf>,
+    watch: Option<PathBuf>,
 }
 
 /// A scalar from YAML as the text a process sees (`8000`, `true`, `x`). `docker compose
@@ -90,6 +95,7 @@ impl DevtuiJson {
                         .map(|(k, v)| (k.clone(), text(v)))
                         .collect(),
                     healthcheck: n.healthcheck.map(|h| h.replace("$$", "$")),
+                    watch: n.watch.map(|w| working_dir.join(w)),
                     working_dir: match n.working_dir {
                         Some(dir) => working_dir.join(dir),
                         None => working_dir.to_path_buf(),
@@ -169,5 +175,10 @@ impl NativeService {
     /// The command line as shown to the user.
     pub fn command_line(&self) -> String {
         self.command.join(" ")
+    }
+
+    /// The tree hot reload watches for it.
+    pub fn watch_root(&self) -> &Path {
+        self.watch.as_deref().unwrap_or(&self.working_dir)
     }
 }

@@ -18,6 +18,8 @@
 //!   keep: 10         # the newest N per service (default 10)
 //!   keep_days: 14    # and any younger than N days
 //!   before_reset: true   # `devtui reset` backs databases up first (default true)
+//! reload:            # hot reload's default per service, until toggled (`devtui reload`)
+//!   gaian: true
 //! commands:          # custom commands: `devtui run NAME`, a key and `:run NAME` in the TUI
 //!   - {name: psql, key: P, run: [psql, -U, gaian, gaian], service: postgres}
 //! ```
@@ -71,6 +73,9 @@ pub struct Profile {
     pub tui: Option<bool>,
     /// Seconds `up` waits for health, unless `--timeout` is given.
     pub timeout: Option<u64>,
+    /// `reload:`: hot reload on or off per service until it is toggled; a child's entry
+    /// replaces its parent's for that service.
+    reload: Vec<(Located<String>, bool)>,
     /// The `backups:` section, if the profile has one.
     pub backups: Option<BackupSettings>,
     /// Custom commands, the parent's first; a child's command replaces its parent's of the
@@ -120,6 +125,8 @@ struct RawProfile {
     timeout: Option<Spanned<u64>>,
     #[serde(default)]
     backups: Option<BackupSettings>,
+    #[serde(default)]
+    reload: Option<std::collections::HashMap<Spanned<String>, bool>>,
     #[serde(default)]
     commands: Option<Vec<RawCommand>>,
 }
@@ -406,6 +413,7 @@ fn merge(
         services: None,
         tui: None,
         timeout: None,
+        reload: Vec::new(),
         backups: None,
         commands: Vec::new(),
     };
@@ -448,6 +456,17 @@ fn merge(
         if let Some(backups) = &raw.backups {
             profile.backups = Some(backups.clone());
         }
+        let mut own: Vec<(Located<String>, bool)> = raw
+            .reload
+            .iter()
+            .flatten()
+            .map(|(name, on)| (Located::new(name, file), *on))
+            .collect();
+        own.sort_by_key(|(n, _)| (n.line, n.column));
+        for (name, on) in own {
+            profile.reload.retain(|(n, _)| n.value != name.value);
+            profile.reload.push((name, on));
+        }
         for raw_cmd in raw.commands.iter().flatten() {
             let cmd = raw_cmd.to_command();
             match commands.iter_mut().find(|(c, _, _)| c.name == cmd.name) {
@@ -488,6 +507,43 @@ fn known(dir: &Path) -> String {
 }
 
 impl Profile {
+    /// Hot reload's default per service (`reload:`), checked against the project's services
+    /// (compose's and the native ones).
+    pub fn reload_defaults(
+        &self,
+        project: &Project,
+    ) -> Result<std::collections::BTreeMap<String, bool>, Error> {
+        self.reload
+            .iter()
+            .map(|(name, on)| {
+                let known = project.all_services.iter().any(|s| s.name == name.value)
+                    || project.natives.iter().any(|n| n.name == name.value);
+                if known {
+                    return Ok((name.value.clone(), *on));
+                }
+                let mut names: Vec<&str> = project
+                    .all_services
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .chain(project.natives.iter().map(|n| n.name.as_str()))
+                    .collect();
+                names.sort_unstable();
+                names.dedup();
+                Err(Error::Invalid {
+                    file: name.file.clone(),
+                    line: name.line,
+                    column: name.column,
+                    message: format!(
+                        "reload: {:?} is not a service of project {} (services: {})",
+                        name.value,
+                        project.name,
+                        names.join(", ")
+                    ),
+                })
+            })
+            .collect()
+    }
+
     /// The custom command called `name`.
     pub fn command(&self, name: &str) -> Option<&CustomCommand> {
         self.commands.iter().find(|c| c.name == name)
@@ -700,6 +756,32 @@ mod tests {
         assert!(e.to_string().starts_with("p.yaml:1:10: "), "{e}");
         let e = parse("tui: maybe\n", Path::new("p.yaml"), "p").expect_err("not a bool");
         assert!(e.to_string().starts_with("p.yaml:1:"), "{e}");
+    }
+
+    #[test]
+    fn reload_defaults_are_located_and_merged() {
+        let dir = profiles(&[
+            ("base.yaml", "reload:\n  api: true\n  worker: true\n"),
+            (
+                "child.yaml",
+                "extends: base\nreload:\n  worker: false\n  nosuch: true\n",
+            ),
+        ]);
+        let p = load_in(dir.path(), "child").expect("valid");
+        let got: Vec<(&str, bool, u64)> = p
+            .reload
+            .iter()
+            .map(|(n, on)| (n.value.as_str(), *on, n.line))
+            .collect();
+        assert_eq!(
+            got,
+            [("api", true, 2), ("worker", false, 3), ("nosuch", true, 4)]
+        );
+        assert_eq!(p.reload[2].0.column, 3);
+        let e = parse("reload: [api]\n", Path::new("p.yaml"), "p").expect_err("a list");
+        assert!(e.to_string().starts_with("p.yaml:1:"), "{e}");
+        let e = parse("reload:\n  api: maybe\n", Path::new("p.yaml"), "p").expect_err("not a bool");
+        assert!(e.to_string().starts_with("p.yaml:2:"), "{e}");
     }
 
     #[test]

@@ -580,6 +580,7 @@ mod tests {
             environment: vec![],
             healthcheck: None,
             working_dir: std::env::temp_dir(),
+            watch: None,
         };
         Native::start_with_ports(service, vec![]).unwrap()
     }

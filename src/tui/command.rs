@@ -33,6 +33,8 @@ pub enum Command {
     Run(String),
     /// Run a service natively or in its container (`None`: the other one than now).
     Mode(Option<String>, Option<crate::ops::mode::Mode>),
+    /// Hot reload on or off (`None`: toggle) for a service (`None`: the selected one).
+    Reload(Option<String>, Option<bool>),
 }
 
 /// Command names, for completion and `:help`; aliases after the name.
@@ -66,6 +68,7 @@ pub const COMMANDS: &[(&str, &[&str], &str)] = &[
         &[],
         "[SERVICE [native|container]]  run it natively or in its container",
     ),
+    ("reload", &[], "[SERVICE] [on|off]  hot reload (toggle)"),
     ("search", &[], "REGEX  search the log pane"),
     ("filter", &[], "REGEX  show matching lines only"),
     ("save", &[], "save the log pane's lines"),
@@ -139,6 +142,20 @@ pub fn parse(line: &str, services: &[String]) -> Result<Command, String> {
             }
             _ => one_service(&rest).map(|s| Command::Mode(s, None)),
         },
+        Some("reload") => {
+            let on_off = |w: &str| match w {
+                "on" => Ok(true),
+                "off" => Ok(false),
+                _ => Err(format!("reload takes on or off, not {w:?}")),
+            };
+            match rest.as_slice() {
+                [] => Ok(Command::Reload(None, None)),
+                [w] if w == "on" || w == "off" => Ok(Command::Reload(None, Some(on_off(w)?))),
+                [s] => Ok(Command::Reload(Some(known(s, services)?), None)),
+                [s, w] => Ok(Command::Reload(Some(known(s, services)?), Some(on_off(w)?))),
+                _ => Err("reload takes a service and on|off".into()),
+            }
+        }
         // The name is checked against the profile's commands where they are known.
         Some("run") => match rest.as_slice() {
             [name] => Ok(Command::Run(name.clone())),

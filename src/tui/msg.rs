@@ -113,6 +113,8 @@ pub enum Msg {
         op: DataOp,
         result: Result<String, String>,
     },
+    /// Hot reload's states, lines and results (`ops::reload`).
+    Reload(crate::ops::reload::Event),
 }
 
 /// Data work on a service: backups, restore, reset.
@@ -228,5 +230,10 @@ pub enum Effect {
     /// Run a custom command of the profile (confirmed when it asks to be); its output comes
     /// back as `CommandOutput`, its end as `CommandDone`.
     RunCommand(CustomCommand),
+    /// Save hot reload's toggle for a service; the reloader follows the saved file.
+    SetReload {
+        service: String,
+        on: bool,
+    },
     Quit,
 }

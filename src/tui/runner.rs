@@ -13,6 +13,7 @@ use crate::engine::{ContainerId, ContainerState, ServiceStatus};
 use crate::ops::actions::Action;
 use crate::ops::backend::{Backend, NoShell, Target, shell_container};
 use crate::ops::backup::Context;
+use crate::ops::reload;
 use crate::ops::run::{self, Place};
 use crate::project::Project;
 use crate::supervisor::control;
@@ -61,6 +62,8 @@ pub struct Runner {
     pub profile: Option<String>,
     /// Where host commands of the profile run: the project's directory.
     pub working_dir: std::path::PathBuf,
+    /// Ends hot reload's watchers.
+    reload: Option<CancellationToken>,
 }
 
 /// How long data work waits for the project model before it gives up.
@@ -85,6 +88,7 @@ impl Runner {
             data: watch::channel(None).0,
             profile: None,
             working_dir: std::path::PathBuf::from("."),
+            reload: None,
         }
     }
 
@@ -100,8 +104,38 @@ impl Runner {
             project: project.clone(),
             profile,
         });
+        self.start_reload(&project);
         let context = Context::new(self.target.clone(), project, self.profile.as_deref());
         self.data.send_replace(Some(context));
+    }
+
+    /// Starts hot reload's watchers for the project (once): the TUI owns them.
+    fn start_reload(&mut self, project: &Project) {
+        if let Some(old) = self.reload.take() {
+            old.cancel();
+        }
+        let defaults = match &self.profile {
+            Some(name) => crate::project::profile::load(&project.location(), name, None)
+                .and_then(|p| p.reload_defaults(project))
+                .map_err(|e| e.to_string()),
+            None => Ok(Default::default()),
+        };
+        let defaults = defaults.unwrap_or_else(|e| {
+            let _ = self.tx.try_send(Msg::Reload(reload::Event::Line {
+                service: "devtui".into(),
+                text: format!("reload defaults: {e}"),
+                error: true,
+            }));
+            Default::default()
+        });
+        let ctx = reload::Context {
+            target: self.target.clone(),
+            project: project.clone(),
+            defaults,
+        };
+        let token = self.root.child_token();
+        self.reload = Some(token.clone());
+        tokio::spawn(reload::run(ctx, token, self.tx.clone(), Msg::Reload));
     }
 
     /// The context for data work, once the project model has arrived.
@@ -445,6 +479,19 @@ impl Runner {
                             .await;
                     }
                     let _ = tx.send(Msg::CommandDone { name, result }).await;
+                });
+            }
+            Effect::SetReload { service, on } => {
+                let (project, tx) = (self.target.project.clone(), self.tx.clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Err(text) = reload::save(&project, &service, on) {
+                        let event = reload::Event::Line {
+                            service,
+                            text,
+                            error: true,
+                        };
+                        let _ = tx.blocking_send(Msg::Reload(event));
+                    }
                 });
             }
             // The loop handles these itself: they need the terminal or end the loop.

@@ -426,7 +426,17 @@ pub struct State {
     pub backups: Backups,
     /// The devtui profile's custom commands (their keys, `:run NAME`, the help).
     pub commands: Vec<CustomCommand>,
+    /// Hot reload per service, as the reloader last said.
+    pub reload: BTreeMap<String, Reload>,
     pub redraw: Redraw,
+}
+
+/// A service's hot reload: on or off, and how its last reload went.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Reload {
+    pub on: bool,
+    /// The last reload's line (files, action, time) and whether it worked.
+    pub last: Option<(String, bool)>,
 }
 
 impl State {
@@ -452,6 +462,7 @@ impl State {
             natives: BTreeSet::new(),
             backups: Backups::default(),
             commands: Vec::new(),
+            reload: BTreeMap::new(),
             redraw: Redraw::Soon,
         }
     }
@@ -474,6 +485,11 @@ impl State {
 
     pub fn is_native(&self, service: &str) -> bool {
         self.natives.contains(service)
+    }
+
+    /// Whether hot reload is on for `service`.
+    pub fn reloads(&self, service: &str) -> bool {
+        self.reload.get(service).is_some_and(|r| r.on)
     }
 
     /// Something changed: draw it with the next frame.

@@ -741,7 +741,7 @@ async fn upload_files(
 
 /// Uploads into `dir` of `container` the tar that `builder` (a blocking task reading `path`)
 /// writes into `rx`'s channel; the builder's error, naming `path`, wins over the engine's.
-async fn upload_tar(
+pub(crate) async fn upload_tar(
     docker: &Docker,
     container: &ContainerId,
     dir: String,

@@ -89,6 +89,7 @@ pub(super) fn on_key(state: &mut State, key: KeyEvent, fx: &mut Vec<Effect>) {
         }
         KeyAction::Rebuild => return ask(state, Action::Rebuild, fx),
         KeyAction::Mode => return switch_mode(state, None, fx),
+        KeyAction::Reload => return reload(state, None, fx),
         KeyAction::OpenUrl => return open(state, fx),
         KeyAction::LogsMerged => return open_merged(state),
         KeyAction::Backups => return open_backups(state, fx),
@@ -504,6 +505,20 @@ pub(super) fn open_backups(state: &mut State, fx: &mut Vec<Effect>) {
     if let Some(service) = state.selected_service().map(|r| r.name.clone()) {
         backups::open_view(state, service, fx);
     }
+}
+
+/// Hot reload of the selected service on or off (`None`: the other way round).
+pub(super) fn reload(state: &mut State, on: Option<bool>, fx: &mut Vec<Effect>) {
+    let Some(service) = state.selected_service().map(|r| r.name.clone()) else {
+        return;
+    };
+    let on = on.unwrap_or(!state.reloads(&service));
+    fx.push(Effect::SetReload {
+        service: service.clone(),
+        on,
+    });
+    let word = if on { "on" } else { "off" };
+    super::toast(state, format!("reload {word} for {service}"), false);
 }
 
 /// `X`: reset the selected service (the confirmation names its volumes).

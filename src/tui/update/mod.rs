@@ -134,6 +134,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::DataPlanned { op, result } => backups::on_planned(state, op, result, &mut fx),
         Msg::DataProgress { service, report } => backups::on_progress(state, service, report),
         Msg::DataDone { op, result } => backups::on_done(state, op, result, &mut fx),
+        Msg::Reload(event) => on_reload(state, event),
     }
     if streams_may_change {
         streams::sync_streams(state, &mut fx);
@@ -186,6 +187,51 @@ fn devtui_line(state: &mut State, service: &str, line: String) {
             pane.on_line(service, &line);
         }
         state.changed();
+    }
+}
+
+/// Hot reload's news: the states go to the rows, every line to the service's log (kept even
+/// when its pane is closed: the pane shows it when opened), a result to the row's details.
+fn on_reload(state: &mut State, event: crate::ops::reload::Event) {
+    use crate::ops::reload::Event;
+    match event {
+        Event::States(states) => {
+            for (service, on) in states {
+                state.reload.entry(service).or_default().on = on;
+            }
+            state.changed();
+        }
+        Event::Line {
+            service,
+            text,
+            error,
+        } => {
+            if state.service(&service).is_none() {
+                return toast(state, text, error);
+            }
+            let line = state.secrets.mask(&text);
+            let kind = if error {
+                Stream::Stderr
+            } else {
+                Stream::Devtui
+            };
+            let line = state.log.store.push(&service, kind, None, &line);
+            if let Some(pane) = state.log.pane.as_mut() {
+                pane.on_line(&service, &line);
+            }
+            if error {
+                toast(state, format!("{service}: {text}"), true);
+            }
+            state.changed();
+        }
+        Event::Reloaded {
+            service,
+            summary,
+            ok,
+        } => {
+            state.reload.entry(service).or_default().last = Some((summary, ok));
+            state.changed();
+        }
     }
 }
 

@@ -144,6 +144,12 @@ fn run_command(state: &mut State, text: &str, fx: &mut Vec<Effect>) {
             }
             keys::switch_mode(state, to, fx);
         }
+        Command::Reload(service, on) => {
+            if let Some(service) = service {
+                select_named(state, &service);
+            }
+            keys::reload(state, on, fx);
+        }
         Command::Select(service) => {
             select_named(state, &service);
             state.focus = Focus::Services;

@@ -83,12 +83,18 @@ pub fn render(state: &State, theme: Theme, table_area: Rect, detail: Rect, frame
 /// The service's name, marked when devtui runs it natively, with its replicas' count when
 /// it runs more than one.
 fn label(state: &State, row: &ServiceRow) -> String {
-    if state.is_native(&row.name) {
+    let name = if state.is_native(&row.name) {
         format!("{} (native)", row.name)
     } else if row.replicas.len() > 1 {
         format!("{} ×{}", row.name, row.replicas.len())
     } else {
         row.name.clone()
+    };
+    // Hot reload on: a mark that reads without colour.
+    if state.reloads(&row.name) {
+        format!("{name} ⟳")
+    } else {
+        name
     }
 }
 
@@ -250,6 +256,11 @@ fn details(state: &State, theme: Theme, area: Rect, frame: &mut Frame) {
                 style,
             ));
         }
+    }
+    // The last reload stands in for the probe line: it is what just happened to the service.
+    if let Some((summary, ok)) = state.reload.get(&row.name).and_then(|r| r.last.as_ref()) {
+        let style = if *ok { theme.dim() } else { theme.error() };
+        probe_line = Some(Span::styled(format!("reload: {summary}"), style));
     }
     let lines = match probe_line {
         Some(probe) if area.height == 1 => {
