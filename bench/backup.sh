@@ -40,7 +40,7 @@ services:
   db:
     image: ${DEVTUI_POSTGRES_IMAGE:-postgres:16-alpine}
     environment: { POSTGRES_USER: app, POSTGRES_PASSWORD: bench-pw, POSTGRES_DB: shop }
-    healthcheck: { test: ["CMD", "pg_isready", "-U", "app", "-d", "shop"], interval: 1s, retries: 120 }
+    healthcheck: { test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "shop"], interval: 1s, retries: 120 }
   maria:
     image: ${DEVTUI_MARIADB_IMAGE:-mariadb:10.11}
     environment: { MARIADB_ROOT_PASSWORD: bench-pw, MARIADB_DATABASE: shop }

@@ -48,7 +48,7 @@ services:
   db:
     image: ${DEVTUI_POSTGRES_IMAGE}
     environment: { POSTGRES_PASSWORD: bench }
-    healthcheck: { test: ["CMD-SHELL", "pg_isready -U postgres"], interval: 1s, retries: 60 }
+    healthcheck: { test: ["CMD-SHELL", "pg_isready -h 127.0.0.1 -U postgres"], interval: 1s, retries: 60 }
   cache:
     image: ${DEVTUI_REDIS_IMAGE}
     healthcheck: { test: ["CMD", "redis-cli", "ping"], interval: 1s, retries: 60 }

@@ -24,7 +24,7 @@ services:
       POSTGRES_PASSWORD: s3cret-Pw-7f1
       POSTGRES_DB: shop
     healthcheck:
-      test: ["CMD", "pg_isready", "-U", "app", "-d", "shop"]
+      test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "app", "-d", "shop"]
       interval: 1s
       retries: 120
     volumes: [pgdata:/var/lib/postgresql/data]
@@ -60,7 +60,7 @@ services:
     environment:
       POSTGRES_PASSWORD: s3cret-Pw-7f1
     healthcheck:
-      test: ["CMD", "pg_isready", "-U", "postgres"]
+      test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "postgres"]
       interval: 1s
       retries: 120
     volumes: [pgdata:/var/lib/postgresql/data]

@@ -19,7 +19,7 @@ services:
     environment:
       POSTGRES_PASSWORD: tui-secret-pw
     healthcheck:
-      test: ["CMD", "pg_isready", "-U", "postgres"]
+      test: ["CMD", "pg_isready", "-h", "127.0.0.1", "-U", "postgres"]
       interval: 1s
       retries: 120
 "#;

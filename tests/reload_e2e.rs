@@ -87,6 +87,7 @@ fn start(
         target,
         project,
         defaults: Default::default(),
+        commands: Default::default(),
     };
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(reload::run(ctx, cancel.child_token(), tx, |e| e));

@@ -20,6 +20,8 @@
 //!   before_reset: true   # `devtui reset` backs databases up first (default true)
 //! reload:            # hot reload's default per service, until toggled (`devtui reload`)
 //!   gaian: true
+//! reload_command:    # with reload on, a built service without develop.watch runs this
+//!   api: uvicorn app:app --host 0.0.0.0 --reload
 //! commands:          # custom commands: `devtui run NAME`, a key and `:run NAME` in the TUI
 //!   - {name: psql, key: P, run: [psql, -U, gaian, gaian], service: postgres}
 //! ```
@@ -76,6 +78,10 @@ pub struct Profile {
     /// `reload:`: hot reload on or off per service until it is toggled; a child's entry
     /// replaces its parent's for that service.
     reload: Vec<(Located<String>, bool)>,
+    /// `reload_command:`: the command a built service without `develop.watch` runs with
+    /// reload on (over its `dev.devtui.reload.command` label); a child's replaces its
+    /// parent's for that service.
+    reload_command: Vec<(Located<String>, String)>,
     /// The `backups:` section, if the profile has one.
     pub backups: Option<BackupSettings>,
     /// Custom commands, the parent's first; a child's command replaces its parent's of the
@@ -127,6 +133,8 @@ struct RawProfile {
     backups: Option<BackupSettings>,
     #[serde(default)]
     reload: Option<std::collections::HashMap<Spanned<String>, bool>>,
+    #[serde(default)]
+    reload_command: Option<std::collections::HashMap<Spanned<String>, String>>,
     #[serde(default)]
     commands: Option<Vec<RawCommand>>,
 }
@@ -414,6 +422,7 @@ fn merge(
         tui: None,
         timeout: None,
         reload: Vec::new(),
+        reload_command: Vec::new(),
         backups: None,
         commands: Vec::new(),
     };
@@ -467,6 +476,19 @@ fn merge(
             profile.reload.retain(|(n, _)| n.value != name.value);
             profile.reload.push((name, on));
         }
+        let mut own: Vec<(Located<String>, String)> = raw
+            .reload_command
+            .iter()
+            .flatten()
+            .map(|(name, cmd)| (Located::new(name, file), cmd.clone()))
+            .collect();
+        own.sort_by_key(|(n, _)| (n.line, n.column));
+        for (name, cmd) in own {
+            profile
+                .reload_command
+                .retain(|(n, _)| n.value != name.value);
+            profile.reload_command.push((name, cmd));
+        }
         for raw_cmd in raw.commands.iter().flatten() {
             let cmd = raw_cmd.to_command();
             match commands.iter_mut().find(|(c, _, _)| c.name == cmd.name) {
@@ -506,6 +528,34 @@ fn known(dir: &Path) -> String {
     }
 }
 
+/// An error at `name` unless it is a service of `project` (compose's or a native one).
+fn known_service(name: &Located<String>, project: &Project, key: &str) -> Result<(), Error> {
+    let known = project.all_services.iter().any(|s| s.name == name.value)
+        || project.natives.iter().any(|n| n.name == name.value);
+    if known {
+        return Ok(());
+    }
+    let mut names: Vec<&str> = project
+        .all_services
+        .iter()
+        .map(|s| s.name.as_str())
+        .chain(project.natives.iter().map(|n| n.name.as_str()))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    Err(Error::Invalid {
+        file: name.file.clone(),
+        line: name.line,
+        column: name.column,
+        message: format!(
+            "{key}: {:?} is not a service of project {} (services: {})",
+            name.value,
+            project.name,
+            names.join(", ")
+        ),
+    })
+}
+
 impl Profile {
     /// Hot reload's default per service (`reload:`), checked against the project's services
     /// (compose's and the native ones).
@@ -516,30 +566,23 @@ impl Profile {
         self.reload
             .iter()
             .map(|(name, on)| {
-                let known = project.all_services.iter().any(|s| s.name == name.value)
-                    || project.natives.iter().any(|n| n.name == name.value);
-                if known {
-                    return Ok((name.value.clone(), *on));
-                }
-                let mut names: Vec<&str> = project
-                    .all_services
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .chain(project.natives.iter().map(|n| n.name.as_str()))
-                    .collect();
-                names.sort_unstable();
-                names.dedup();
-                Err(Error::Invalid {
-                    file: name.file.clone(),
-                    line: name.line,
-                    column: name.column,
-                    message: format!(
-                        "reload: {:?} is not a service of project {} (services: {})",
-                        name.value,
-                        project.name,
-                        names.join(", ")
-                    ),
-                })
+                known_service(name, project, "reload")?;
+                Ok((name.value.clone(), *on))
+            })
+            .collect()
+    }
+
+    /// The command each built service runs with reload on (`reload_command:`), checked
+    /// against the project's services.
+    pub fn reload_commands(
+        &self,
+        project: &Project,
+    ) -> Result<std::collections::BTreeMap<String, String>, Error> {
+        self.reload_command
+            .iter()
+            .map(|(name, cmd)| {
+                known_service(name, project, "reload_command")?;
+                Ok((name.value.clone(), cmd.clone()))
             })
             .collect()
     }
@@ -781,6 +824,40 @@ mod tests {
         let e = parse("reload: [api]\n", Path::new("p.yaml"), "p").expect_err("a list");
         assert!(e.to_string().starts_with("p.yaml:1:"), "{e}");
         let e = parse("reload:\n  api: maybe\n", Path::new("p.yaml"), "p").expect_err("not a bool");
+        assert!(e.to_string().starts_with("p.yaml:2:"), "{e}");
+    }
+
+    #[test]
+    fn reload_commands_are_located_and_merged() {
+        let dir = profiles(&[
+            (
+                "base.yaml",
+                "reload_command:\n  api: uvicorn app:app --reload\n  web: npm run dev\n",
+            ),
+            (
+                "child.yaml",
+                "extends: base\nreload_command:\n  web: vite --host\n",
+            ),
+        ]);
+        let p = load_in(dir.path(), "child").expect("valid");
+        let got: Vec<(&str, &str, u64)> = p
+            .reload_command
+            .iter()
+            .map(|(n, c)| (n.value.as_str(), c.as_str(), n.line))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("api", "uvicorn app:app --reload", 2),
+                ("web", "vite --host", 3)
+            ]
+        );
+        let e = parse(
+            "reload_command:\n  api: [uvicorn]\n",
+            Path::new("p.yaml"),
+            "p",
+        )
+        .expect_err("a list");
         assert!(e.to_string().starts_with("p.yaml:2:"), "{e}");
     }
 

@@ -114,16 +114,16 @@ impl Runner {
         if let Some(old) = self.reload.take() {
             old.cancel();
         }
-        let defaults = match &self.profile {
+        let settings = match &self.profile {
             Some(name) => crate::project::profile::load(&project.location(), name, None)
-                .and_then(|p| p.reload_defaults(project))
+                .and_then(|p| Ok((p.reload_defaults(project)?, p.reload_commands(project)?)))
                 .map_err(|e| e.to_string()),
             None => Ok(Default::default()),
         };
-        let defaults = defaults.unwrap_or_else(|e| {
+        let (defaults, commands) = settings.unwrap_or_else(|e| {
             let _ = self.tx.try_send(Msg::Reload(reload::Event::Line {
                 service: "devtui".into(),
-                text: format!("reload defaults: {e}"),
+                text: format!("reload settings of the profile: {e}"),
                 error: true,
             }));
             Default::default()
@@ -132,6 +132,7 @@ impl Runner {
             target: self.target.clone(),
             project: project.clone(),
             defaults,
+            commands,
         };
         let token = self.root.child_token();
         self.reload = Some(token.clone());

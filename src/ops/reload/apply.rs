@@ -192,8 +192,7 @@ pub(super) async fn watch_service(
 
 /// What reload does for `service`, or `None` (said in its log) when it can do nothing.
 fn plan(ctx: &Context, service: &str, emit: &Emit) -> Option<Plan> {
-    if let Some(native) = ctx.target.natives.find(service)
-    {
+    if let Some(native) = ctx.target.natives.find(service) {
         let root = native.service.watch_root();
         let contexts: Vec<PathBuf> = ctx
             .project

@@ -124,12 +124,14 @@ pub enum Event {
 }
 
 /// What the watchers work with: where services run, the project model, the profile's
-/// defaults.
+/// defaults and reload commands.
 #[derive(Clone)]
 pub struct Context {
     pub target: Target,
     pub project: Project,
     pub defaults: BTreeMap<String, bool>,
+    /// The profile's `reload_command:` per service (over the service's label).
+    pub commands: BTreeMap<String, String>,
 }
 
 impl Context {
@@ -152,7 +154,13 @@ impl Context {
             .services
             .iter()
             .map(|s| s.name.clone())
-            .chain(self.target.natives.all().iter().map(|n| n.service.name.clone()))
+            .chain(
+                self.target
+                    .natives
+                    .all()
+                    .iter()
+                    .map(|n| n.service.name.clone()),
+            )
             .collect();
         names.sort();
         names.dedup();
@@ -308,9 +316,13 @@ pub async fn cli(discovery: &Discovery, opts: ReloadOptions) -> anyhow::Result<i
     )
     .map_err(|e| Failure::usage(e.to_string()))?;
     let defaults = match &profile {
-        Some(p) => p
-            .reload_defaults(&project)
-            .map_err(|e| Failure::usage(e.to_string()))?,
+        Some(p) => {
+            // The commands are the TUI's to use; a mistake in them is said here too.
+            p.reload_commands(&project)
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            p.reload_defaults(&project)
+                .map_err(|e| Failure::usage(e.to_string()))?
+        }
         None => BTreeMap::new(),
     };
     let natives: Vec<String> = profile

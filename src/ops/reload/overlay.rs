@@ -1,7 +1,7 @@
 //! Hot reload for a built service without `develop.watch`: a generated compose override
 //! bind-mounts its build context at the container's working directory, builds the
-//! Dockerfile's `development` stage when there is one, and runs the reload command of its
-//! `dev.devtui.reload.command` label. Turning reload on recreates the service with it
+//! Dockerfile's `development` stage when there is one, and runs the reload command of the
+//! profile's `reload_command:` or else of its `dev.devtui.reload.command` label. Turning reload on recreates the service with it
 //! (`up -d --no-deps SERVICE` with an extra `-f`); off recreates it as the project has it.
 //! The service's own reloader (uvicorn `--reload`, nodemon…) then sees every edit through
 //! the mount: devtui watches nothing itself.
@@ -30,8 +30,13 @@ pub fn has_development_stage(dockerfile: &str) -> bool {
 }
 
 /// The override for `service`: the context mounted at `workdir`, the development target when
-/// `development`, the reload command when the label gives one.
-pub fn override_yaml(service: &Service, workdir: &str, development: bool) -> Option<String> {
+/// `development`, and the reload command: `command` (the profile's) or else the label's.
+pub fn override_yaml(
+    service: &Service,
+    workdir: &str,
+    development: bool,
+    command: Option<&str>,
+) -> Option<String> {
     let build = service.build.as_ref()?;
     let mut s = serde_json::Map::new();
     if development {
@@ -48,9 +53,9 @@ pub fn override_yaml(service: &Service, workdir: &str, development: bool) -> Opt
             "target": workdir,
         }]),
     );
-    if let Some(cmd) = service.labels.get(COMMAND_LABEL) {
+    if let Some(cmd) = command.or(service.labels.get(COMMAND_LABEL).map(String::as_str)) {
         // Compose splits a string command as a shell would (no shell is added).
-        s.insert("command".into(), serde_json::Value::String(cmd.clone()));
+        s.insert("command".into(), serde_json::Value::String(cmd.to_string()));
     }
     s.insert("labels".into(), serde_json::json!({ ON_LABEL: "override" }));
     let doc = serde_json::json!({ "services": { service.name.clone(): s } });
@@ -157,7 +162,8 @@ pub(super) async fn turn_on(ctx: &Context, service: &Service, emit: &Emit) {
         Err(e) => return emit.line(name, format!("reload: {e}"), true),
     };
     let development = dockerfile(service).is_some_and(|d| has_development_stage(&d));
-    let Some(yaml) = override_yaml(service, &workdir, development) else {
+    let command = ctx.commands.get(name).map(String::as_str);
+    let Some(yaml) = override_yaml(service, &workdir, development, command) else {
         return;
     };
     let file = override_file(&ctx.project.name, name);
@@ -229,5 +235,45 @@ mod tests {
             "FROM python:3 AS base\n# AS development\n"
         ));
         assert!(!has_development_stage("FROM development\n"));
+    }
+
+    #[test]
+    fn the_profiles_command_wins_over_the_label() {
+        let mut service = Service {
+            name: "api".into(),
+            image: None,
+            build: Some(crate::project::model::Build {
+                context: "/src/api".into(),
+                dockerfile: None,
+            }),
+            has_healthcheck: false,
+            depends_on: Vec::new(),
+            ports: Vec::new(),
+            volumes: Vec::new(),
+            profiles: Vec::new(),
+            labels: [(COMMAND_LABEL.to_string(), "label --reload".to_string())].into(),
+            watch: Vec::new(),
+            container_name: None,
+        };
+        let doc = |yaml: Option<String>| -> serde_json::Value {
+            serde_json::from_str(&yaml.expect("built service")).expect("json")
+        };
+        let by_label = doc(override_yaml(&service, "/app", true, None));
+        let api = &by_label["services"]["api"];
+        assert_eq!(api["command"], "label --reload");
+        assert_eq!(api["build"]["target"], "development");
+        assert_eq!(api["volumes"][0]["source"], "/src/api");
+        assert_eq!(api["volumes"][0]["target"], "/app");
+        let by_profile = doc(override_yaml(
+            &service,
+            "/app",
+            false,
+            Some("profile --reload"),
+        ));
+        assert_eq!(by_profile["services"]["api"]["command"], "profile --reload");
+        assert!(by_profile["services"]["api"].get("build").is_none());
+        service.labels.clear();
+        let neither = doc(override_yaml(&service, "/app", false, None));
+        assert!(neither["services"]["api"].get("command").is_none());
     }
 }
