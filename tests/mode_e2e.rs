@@ -1,7 +1,8 @@
 //! `devtui mode`, end to end on the bundled stack (real engine, stand-in images, the real
 //! binary in tmux): Gaian moves from native to its container with the TUI's key and back with
 //! the CLI (through the devtui that runs the stack), on the same port, and a player's balance
-//! survives both moves: both sides use the same PostgreSQL.
+//! survives both moves: both sides use the same PostgreSQL. Hot reload, on while Gaian ran
+//! natively, follows it into the container: an edit of the rules file is synced there.
 
 mod common;
 
@@ -106,6 +107,16 @@ fn gaian_switches_between_native_and_container_keeping_its_data_and_port() {
     watcher.wait_for("the other TUI: gaian native", |s| {
         row(s, "gaian (native)").is_some_and(|r| r.contains("✔ healthy"))
     });
+    // Reload on while gaian runs natively (saved by the CLI, applied by the running TUI).
+    let out = run(devtui(cwd.path(), data.path())
+        .args(["-p", &project, "reload", "gaian", "on"])
+        .envs(ports.iter().cloned())
+        .env("XDG_STATE_HOME", &state)
+        .stdin(Stdio::null()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    term.wait_for("gaian's row marked for reload", |s| {
+        row(s, "gaian (native)").is_some_and(|r| r.contains('⟳'))
+    });
     let player = "mode-player";
     let first = act(gaian, player);
     assert_eq!(balance(gaian, player), first);
@@ -125,6 +136,26 @@ fn gaian_switches_between_native_and_container_keeping_its_data_and_port() {
         first,
         "the container sees the native process's data"
     );
+    // Reload moved with it: the rules file is a develop.watch sync target of the container.
+    let rules_file = data.path().join("devtui/stack/gaian-rules.yaml");
+    let rules = std::fs::read_to_string(&rules_file).expect("the stack's rules file");
+    let edited = rules.replacen("base_reward: \"5\"", "base_reward: \"7\"", 1);
+    assert_ne!(edited, rules, "plant_tree's reward is in the file");
+    std::fs::write(&rules_file, edited).expect("edit the rules");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let served = loop {
+        let served = http(gaian, "GET", "/api/v1/rules", "").unwrap_or_default();
+        if served.contains("/etc/gaian/rules.yaml") && served.contains("\"base_reward_sila\":\"7") {
+            break served;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the container serves the edited rules: {served}\n{}",
+            term.screen()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(served.contains("/etc/gaian/rules.yaml"), "{served}");
     let second = act(gaian, player);
     assert_ne!(second, first, "a second reward");
 

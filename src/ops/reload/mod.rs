@@ -25,7 +25,7 @@ mod apply;
 pub mod changes;
 pub mod overlay;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -228,6 +228,13 @@ where
     };
     let ctx = Arc::new(ctx);
     let services = ctx.services();
+    // A service `devtui mode` moves between native and container needs the other side's
+    // reload: its watcher is planned again.
+    let mut natives = ctx.target.natives.subscribe();
+    let native_names = |set: &[Arc<crate::supervisor::observe::Native>]| -> BTreeSet<String> {
+        set.iter().map(|n| n.service.name.clone()).collect()
+    };
+    let mut native_now = native_names(&natives.borrow_and_update());
     let mut running: BTreeMap<String, CancellationToken> = BTreeMap::new();
     let mut last: Option<BTreeMap<String, bool>> = None;
     loop {
@@ -275,6 +282,29 @@ where
                 // The writer renames a whole file in: one read after the burst settles.
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 while changed.try_recv().is_ok() {}
+            }
+            Ok(()) = natives.changed() => {
+                let now = native_names(&natives.borrow_and_update());
+                let moved: Vec<String> = running
+                    .keys()
+                    .filter(|s| native_now.contains(*s) != now.contains(*s))
+                    .cloned()
+                    .collect();
+                native_now = now;
+                for service in moved {
+                    if let Some(token) = running.remove(&service) {
+                        token.cancel();
+                    }
+                    let token = cancel.child_token();
+                    running.insert(service.clone(), token.clone());
+                    emit.line(&service, "reload: it moved; watching for its new side", false);
+                    tokio::spawn(apply::watch_service(
+                        ctx.clone(),
+                        service,
+                        token,
+                        emit.clone(),
+                    ));
+                }
             }
         }
     }
