@@ -58,7 +58,7 @@ pub(super) async fn watch_service(
     emit: Emit,
 ) {
     // Another devtui runs it natively: its files and its restarts are that devtui's.
-    if !ctx.target.natives.find(&service).is_some()
+    if ctx.target.natives.find(&service).is_none()
         && let Ok((Backend::Peer(peer), _)) = ctx.target.locate(&service).await
     {
         let pid = peer
