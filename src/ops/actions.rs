@@ -45,19 +45,8 @@ pub async fn target_for(project: &Discovery, service: &str) -> anyhow::Result<Ta
     let project = crate::project::load(project, &[])
         .await
         .map_err(Failure::from)?;
-    if project.service(service).is_none() && !project.all_services.iter().any(|s| s.name == service)
-    {
-        let names: Vec<&str> = project
-            .all_services
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        return Err(Failure::usage(format!(
-            "unknown service {service:?} in project {}; services: {}",
-            project.name,
-            names.join(", ")
-        ))
-        .into());
+    if project.service(service).is_none() {
+        return Err(Failure::usage(project.unknown_service(service)).into());
     }
     Ok(Target {
         engine: client::Lazy::default(),

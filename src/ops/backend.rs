@@ -122,26 +122,26 @@ impl Target {
             };
             return Ok((Backend::Peer(peer), Some(status.clone())));
         }
-        let docker = self.engine.get().await?;
-        let mut mine: Vec<ServiceStatus> = watch::snapshot(&docker, &self.project)
-            .await?
-            .into_iter()
-            .filter(|s| s.service == service)
-            .collect();
+        let mut mine = self.containers(service).await?;
         mine.sort_by_key(|s| s.state != ContainerState::Running);
         let status = mine.into_iter().next();
         Ok((self.resolve(service, status.as_ref()), status))
     }
 
-    /// The containers of `service` in the engine, with compose's replica numbers (else
-    /// their place), in that order.
-    pub async fn replicas(&self, service: &str) -> Result<Vec<(u32, ContainerId)>, Error> {
+    /// The statuses of `service`'s containers, as the engine lists them now.
+    async fn containers(&self, service: &str) -> Result<Vec<ServiceStatus>, Error> {
         let docker = self.engine.get().await?;
-        let mut mine: Vec<ServiceStatus> = watch::snapshot(&docker, &self.project)
+        Ok(watch::snapshot(&docker, &self.project)
             .await?
             .into_iter()
             .filter(|s| s.service == service)
-            .collect();
+            .collect())
+    }
+
+    /// The containers of `service` in the engine, with compose's replica numbers (else
+    /// their place), in that order.
+    pub async fn replicas(&self, service: &str) -> Result<Vec<(u32, ContainerId)>, Error> {
+        let mut mine = self.containers(service).await?;
         mine.sort_by_key(|s| (s.replica.unwrap_or(u32::MAX), s.container_id().cloned()));
         Ok(mine
             .iter()

@@ -228,17 +228,7 @@ pub async fn run(discovery: &Discovery, service: &str, mode: Mode) -> anyhow::Re
     let known =
         project.service(service).is_some() || project.natives.iter().any(|n| n.name == service);
     if !known {
-        let names: Vec<&str> = project
-            .all_services
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        return Err(Failure::usage(format!(
-            "unknown service {service:?} in project {}; services: {}",
-            project.name,
-            names.join(", ")
-        ))
-        .into());
+        return Err(Failure::usage(project.unknown_service(service)).into());
     }
     let failed =
         |e: String| Failure::new(exit::FAILED, format!("mode {service} {}: {e}", mode.name()));

@@ -9,17 +9,7 @@ use crate::project::{self, Discovery};
 pub async fn run(discovery: &Discovery, service: &str, replicas: u32) -> anyhow::Result<i32> {
     let project = project::load(discovery, &[]).await.map_err(Failure::from)?;
     let Some(svc) = project.service(service) else {
-        let names: Vec<&str> = project
-            .all_services
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect();
-        return Err(Failure::usage(format!(
-            "unknown service {service:?} in project {}; services: {}",
-            project.name,
-            names.join(", ")
-        ))
-        .into());
+        return Err(Failure::usage(project.unknown_service(service)).into());
     };
     if replicas > 1 {
         let fixed: Vec<String> = svc

@@ -407,6 +407,16 @@ impl Project {
         self.all_services.iter().find(|s| s.name == name)
     }
 
+    /// What a command says of a service name the project does not have: the names it has.
+    pub fn unknown_service(&self, name: &str) -> String {
+        let names: Vec<&str> = self.all_services.iter().map(|s| s.name.as_str()).collect();
+        format!(
+            "unknown service {name:?} in project {}; services: {}",
+            self.name,
+            names.join(", ")
+        )
+    }
+
     /// The services `up` starts: the named ones and everything they depend on, or, with no
     /// names, every service the active profiles enable. Unknown names are an error.
     pub fn selection(&self, names: &[String]) -> Result<Vec<&Service>, Error> {
