@@ -74,7 +74,14 @@ fn minimal_reads_the_native_block_without_compose() {
     let gaian = &natives[0];
     assert_eq!(
         gaian.command[1..],
-        ["gaian", "serve", "--addr", "127.0.0.1:18123"],
+        [
+            "gaian",
+            "serve",
+            "--addr",
+            "127.0.0.1:18123",
+            "--config",
+            "./gaian-rules.yaml"
+        ],
         "GAIAN_PORT from .env"
     );
     assert_eq!(
