@@ -1312,3 +1312,53 @@ fn reload_toggles_and_its_news() {
         visible_texts(&s)
     );
 }
+
+/// A replica started while its service's log pane is open joins the pane's stream once it
+/// runs: a container only created has no output to follow yet (its logs would end at once).
+#[test]
+fn a_replica_joins_the_open_log_pane_once_it_runs() {
+    let mut s = scaled(2);
+    update(&mut s, ch(':'));
+    typed(&mut s, "logs gaian");
+    let fx = update(&mut s, key(KeyCode::Enter));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::FollowLogs { service, .. } if service == "gaian")),
+        "{fx:?}"
+    );
+    let joins = |fx: &[Effect]| {
+        fx.iter()
+            .filter(|e| matches!(e, Effect::JoinLogs { .. }))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let mut created = fixtures::replica("gaian", 3, Health::None);
+    created.state = ContainerState::Created;
+    let fx = update(&mut s, Msg::Engine(fixtures::update(created)));
+    assert!(joins(&fx).is_empty(), "not before it runs: {fx:?}");
+    let fx = update(
+        &mut s,
+        Msg::Engine(fixtures::update(fixtures::replica(
+            "gaian",
+            3,
+            Health::Healthy,
+        ))),
+    );
+    assert_eq!(
+        joins(&fx),
+        [Effect::JoinLogs {
+            service: "gaian".into(),
+            number: 3,
+            container: ContainerId("gaian-cid3".into()),
+        }]
+    );
+    let fx = update(
+        &mut s,
+        Msg::Engine(fixtures::update(fixtures::replica(
+            "gaian",
+            3,
+            Health::Healthy,
+        ))),
+    );
+    assert!(joins(&fx).is_empty(), "once: {fx:?}");
+}

@@ -114,12 +114,19 @@ fn sync_logs(state: &mut State, fx: &mut Vec<Effect>) {
         } else {
             row.numbered_containers()
         };
+        let up: Vec<ContainerId> = row
+            .replicas
+            .iter()
+            .filter(|r| r.state.is_up())
+            .filter_map(|r| r.container_id().cloned())
+            .collect();
         match state.streams.logs.get_mut(&service) {
             Some(s) if s.source == source => {
-                // A replica started while the pane streams (`scale`): its output joins.
+                // A replica started while the pane streams (`scale`): its output joins, once
+                // it runs (the logs of a container only created end at once).
                 if !s.ended {
                     for (number, container) in &containers {
-                        if !s.containers.contains(container) {
+                        if !s.containers.contains(container) && up.contains(container) {
                             s.containers.push(container.clone());
                             fx.push(Effect::JoinLogs {
                                 service: service.clone(),
