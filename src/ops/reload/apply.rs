@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::{EventsOptionsBuilder, RestartContainerOptions};
+use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +16,7 @@ use super::changes::{self, Filter};
 use super::{Context, Emit, Event};
 use crate::engine::{ContainerId, Health};
 use crate::ops::actions::Action;
-use crate::ops::backend::{Backend, STOP_TIMEOUT_SECS};
+use crate::ops::backend::Backend;
 use crate::project::model::WatchRule;
 use crate::supervisor::observe::{self, Native};
 
@@ -305,12 +305,9 @@ async fn apply_rules(
             .iter()
             .any(|a| *a == "restart" || *a == "sync+restart");
         if restart {
-            let opts = RestartContainerOptions {
-                t: Some(STOP_TIMEOUT_SECS),
-                ..Default::default()
-            };
-            docker
-                .restart_container(id.as_str(), Some(opts))
+            let backend = Backend::Container(id.clone());
+            ctx.target
+                .perform(&backend, service, Action::Restart, None, |_| {})
                 .await
                 .map_err(|e| e.to_string())?;
         }
