@@ -127,15 +127,7 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
         return Err(failure.into());
     };
     fail_on(compose_check)?;
-    let env = preflight::env_file(&loc, true);
-    let created_env = env.ok && env.detail.starts_with("created");
-    fail_on(env)?;
-    if created_env {
-        eprintln!(
-            "devtui: created {} (mode 0600, secrets generated)",
-            loc.env_path.display()
-        );
-    }
+    ensure_env(&loc)?;
     let mut project = project::load_at(&loc, &up.compose_profiles)
         .await
         .map_err(Failure::from)?;
@@ -218,14 +210,7 @@ pub async fn run(args: &Discovery, up: UpOptions) -> anyhow::Result<Stack> {
         c.serve(running.clone(), switcher.handler())
     });
 
-    let report = super::status::build_report(&project.name, None, statuses);
-    print!("{}", super::status::table(&report));
-    eprintln!(
-        "devtui: {} is up ({} services) in {:.1}s",
-        project.name,
-        report.services.len(),
-        started.elapsed().as_secs_f64()
-    );
+    announce(&project.name, statuses, "services", started);
     Ok(Stack {
         project,
         natives: running,
@@ -245,15 +230,7 @@ async fn run_native_only(
     timeout: Duration,
     started: Instant,
 ) -> anyhow::Result<Stack> {
-    let env = preflight::env_file(&loc, true);
-    let created_env = env.ok && env.detail.starts_with("created");
-    fail_on(env)?;
-    if created_env {
-        eprintln!(
-            "devtui: created {} (mode 0600, secrets generated)",
-            loc.env_path.display()
-        );
-    }
+    ensure_env(&loc)?;
     let project = project::load_native(&loc).map_err(Failure::from)?;
     let natives: Vec<NativeService> = profile
         .natives(&project)
@@ -275,13 +252,11 @@ async fn run_native_only(
         })
     });
     let control = control.serve(running.clone(), no_mode);
-    let report = super::status::build_report(&project.name, None, statuses);
-    print!("{}", super::status::table(&report));
-    eprintln!(
-        "devtui: {} is up ({} native services, no container engine used) in {:.1}s",
-        project.name,
-        report.services.len(),
-        started.elapsed().as_secs_f64()
+    announce(
+        &project.name,
+        statuses,
+        "native services, no container engine used",
+        started,
     );
     Ok(Stack {
         project,
@@ -384,6 +359,32 @@ async fn replace_containers(project: &Project, natives: &[NativeService]) -> Res
         .run(&args, |_| {})
         .await
         .map_err(|e| compose_failure("removing the containers of native services failed", e))
+}
+
+/// Creates `.env` from the project's example when it is missing (secrets generated), and
+/// says so.
+fn ensure_env(loc: &project::Location) -> Result<(), Failure> {
+    let env = preflight::env_file(loc, true);
+    let created = env.ok && env.detail.starts_with("created");
+    fail_on(env)?;
+    if created {
+        eprintln!(
+            "devtui: created {} (mode 0600, secrets generated)",
+            loc.env_path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Prints the services' table and how long `up` took; `what` names what is counted.
+fn announce(project: &str, statuses: Vec<ServiceStatus>, what: &str, started: Instant) {
+    let report = super::status::build_report(project, None, statuses);
+    print!("{}", super::status::table(&report));
+    eprintln!(
+        "devtui: {project} is up ({} {what}) in {:.1}s",
+        report.services.len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 fn fail_on(check: Check) -> Result<(), Failure> {
