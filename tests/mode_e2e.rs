@@ -59,12 +59,6 @@ fn balance(port: u16, player: &str) -> String {
         .to_string()
 }
 
-fn row<'a>(screen: &'a str, label: &str) -> Option<&'a str> {
-    screen
-        .lines()
-        .find(|l| l.starts_with('│') && l.contains(&format!(" {label} ")))
-}
-
 #[test]
 fn gaian_switches_between_native_and_container_keeping_its_data_and_port() {
     if !engine_ready() || !tmux_ready() {

@@ -4,31 +4,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
 use common::*;
-
-/// The body of GET /health on 127.0.0.1:`port`, or `None` when nothing answers.
-fn health(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream
-        .write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).ok()?;
-    Some(body)
-}
-
-fn row<'a>(screen: &'a str, label: &str) -> Option<&'a str> {
-    screen
-        .lines()
-        .find(|l| l.starts_with('│') && l.contains(&format!(" {label} ")))
-}
 
 /// The project's ports, free on this machine, as `up`'s environment.
 struct Ports {

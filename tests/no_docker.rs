@@ -4,32 +4,10 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::time::Duration;
-
 use common::tmux::Tmux;
 use common::*;
 
 const DEAD_ENGINE: &str = "unix:///nonexistent/devtui-no-docker.sock";
-
-/// The body of GET /health on 127.0.0.1:`port`, or `None` when nothing answers.
-fn health(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream
-        .write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).ok()?;
-    Some(body)
-}
-
-fn row<'a>(screen: &'a str, label: &str) -> Option<&'a str> {
-    screen
-        .lines()
-        .find(|l| l.starts_with('│') && l.contains(&format!(" {label} ")))
-}
 
 /// A directory for PATH with no `docker` in it (nor anything else).
 fn path_without_docker() -> tempfile::TempDir {

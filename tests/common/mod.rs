@@ -232,3 +232,25 @@ impl Drop for Cleanup {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// The body of GET /health on 127.0.0.1:`port`, or `None` when nothing answers.
+pub fn health(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    stream
+        .write_all(b"GET /health HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    Some(body)
+}
+
+/// The dashboard row (a line of the table) that shows `label` (`gaian (native)`, `gaian ⟳`).
+pub fn row<'a>(screen: &'a str, label: &str) -> Option<&'a str> {
+    screen
+        .lines()
+        .find(|l| l.starts_with('│') && l.contains(&format!(" {label} ")))
+}
