@@ -10,6 +10,8 @@ use bollard::Docker;
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 /// How long the first exchange with the engine may take before it counts as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// bollard's own request timeout, for the clients built without `connect_with_host`.
+const CLIENT_TIMEOUT_SECS: u64 = 120;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -196,6 +198,17 @@ pub async fn connect_to(endpoint: &Endpoint) -> Result<Docker, Error> {
             });
         }
     };
+    let docker = negotiated(docker, &endpoint.host).await?;
+    known_versions::remember(&endpoint.host, &docker.client_version());
+    Ok(docker)
+}
+
+async fn negotiated(docker: Docker, host: &str) -> Result<Docker, Error> {
+    let unreachable = |reason: String| Error::Unreachable {
+        host: host.to_string(),
+        reason,
+        hint: hint_for(host),
+    };
     match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
         Ok(Ok(docker)) => Ok(docker),
         Ok(Err(e)) => Err(unreachable(short_reason(&e))),
@@ -203,6 +216,84 @@ pub async fn connect_to(endpoint: &Endpoint) -> Result<Docker, Error> {
             "no answer within {}s",
             CONNECT_TIMEOUT.as_secs()
         ))),
+    }
+}
+
+/// `connect`, but for a local engine seen before, a client at the API version it answered
+/// last time, with the negotiation done beside the first requests rather than before them:
+/// the engine takes 10-20 ms over `/version` (it asks containerd and runc for theirs), which
+/// the TUI's first frame used to wait for. Such a client is not known to work: a caller
+/// whose first request fails connects again with `connect`, whose error says why (by then
+/// the negotiation beside has corrected the remembered version if the engine changed).
+pub async fn connect_quick() -> Result<Docker, Error> {
+    let endpoint = endpoint()?;
+    if let Some(docker) = at_known_version(&endpoint) {
+        return Ok(docker);
+    }
+    connect_to(&endpoint).await
+}
+
+fn at_known_version(endpoint: &Endpoint) -> Option<Docker> {
+    let path = endpoint.host.strip_prefix("unix://")?;
+    let version = known_versions::recall(&endpoint.host)?;
+    let docker = Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, &version).ok()?;
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        let host = endpoint.host.clone();
+        tokio::spawn(async move {
+            let Ok(fresh) = Docker::connect_with_host(&host) else {
+                return;
+            };
+            if let Ok(fresh) = negotiated(fresh, &host).await {
+                known_versions::remember(&host, &fresh.client_version());
+            }
+        });
+    });
+    Some(docker)
+}
+
+/// The API version each local engine answered last, by host, in the state directory.
+mod known_versions {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    use bollard::ClientVersion;
+
+    fn path() -> std::path::PathBuf {
+        crate::paths::state_dir().join("engine-api.json")
+    }
+
+    fn read() -> BTreeMap<String, String> {
+        std::fs::read(path())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn recall(host: &str) -> Option<ClientVersion> {
+        let known = read();
+        let (major, minor) = known.get(host)?.split_once('.')?;
+        Some(ClientVersion {
+            major_version: major.parse().ok()?,
+            minor_version: minor.parse().ok()?,
+        })
+    }
+
+    /// Best effort: without the file, the next start negotiates first, as it always did.
+    pub fn remember(host: &str, version: &ClientVersion) {
+        let mut known = read();
+        let version = version.to_string();
+        if known.get(host) == Some(&version) {
+            return;
+        }
+        known.insert(host.to_string(), version);
+        let path = path();
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = crate::paths::write_atomic(&path, 0o600, |file| {
+            file.write_all(&serde_json::to_vec(&known).map_err(std::io::Error::other)?)
+        });
     }
 }
 

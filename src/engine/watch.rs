@@ -71,9 +71,16 @@ pub fn watch(project_name: String, cancel: CancellationToken) -> mpsc::Receiver<
 
 async fn run(project: &str, tx: &mpsc::Sender<EngineUpdate>) {
     let mut retry = FIRST_RETRY;
+    // The first session starts without waiting for the version negotiation; if it fails,
+    // the next one, at once, negotiates first and says what is wrong.
+    let mut quick = true;
     loop {
-        let error = match session(project, tx, &mut retry).await {
+        let error = match session(project, tx, &mut retry, quick).await {
             Ok(()) => return, // receiver gone
+            Err(_) if quick => {
+                quick = false;
+                continue;
+            }
             Err(error) => error,
         };
         if tx
@@ -96,30 +103,28 @@ async fn session(
     project: &str,
     tx: &mpsc::Sender<EngineUpdate>,
     retry: &mut Duration,
+    quick: bool,
 ) -> Result<(), String> {
-    let docker = client::connect().await.map_err(|e| e.to_string())?;
+    let docker = if quick {
+        client::connect_quick().await
+    } else {
+        client::connect().await
+    }
+    .map_err(|e| e.to_string())?;
     let api_version = docker.client_version().to_string();
     // The events request is only sent when the stream is first polled, after the snapshot;
-    // asking the engine to replay from its own clock's "now" closes that gap. The clock is
-    // read beside the snapshot rather than before it (the first frame waits for neither in
-    // turn), so the replay starts `REPLAY_MARGIN` earlier: an event seen twice only costs an
+    // asking the engine to replay from its own clock's "now" closes that gap. The clock
+    // (`/info`, the slowest request here) is read beside the snapshot, and the snapshot is
+    // sent without waiting for it: the first frame waits for the containers only. The replay
+    // starts `REPLAY_MARGIN` earlier to cover the overlap; an event seen twice only costs an
     // inspect that finds the same state.
-    let (since, snapshot) = tokio::join!(engine_now(&docker), snapshot(&docker, project));
-    let since = since.map_err(|e| e.to_string())?;
-    let snapshot = snapshot.map_err(|e| e.to_string())?;
-    // The engine filters by action too: every healthcheck probe also emits exec_create,
-    // exec_start and exec_die, which would otherwise reach us (and be decoded) for nothing.
-    // With health_status in the list the engine prefix-matches the actions (moby#25798).
-    let filters = HashMap::from([
-        ("type", vec!["container".to_string()]),
-        ("label", vec![format!("{PROJECT_LABEL}={project}")]),
-        ("event", RELEVANT.iter().map(|a| a.to_string()).collect()),
-    ]);
-    let mut options = EventsOptionsBuilder::new().filters(&filters);
-    if let Some(since) = &since {
-        options = options.since(since);
-    }
-    let mut events = docker.events(Some(options.build()));
+    let clock = tokio::spawn({
+        let docker = docker.clone();
+        async move { engine_now(&docker).await }
+    });
+    let snapshot = snapshot(&docker, project)
+        .await
+        .map_err(|e| e.to_string())?;
     *retry = FIRST_RETRY;
     if tx
         .send(EngineUpdate::Connected { api_version })
@@ -138,6 +143,23 @@ async fn session(
             return Ok(());
         }
     }
+    let since = clock
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    // The engine filters by action too: every healthcheck probe also emits exec_create,
+    // exec_start and exec_die, which would otherwise reach us (and be decoded) for nothing.
+    // With health_status in the list the engine prefix-matches the actions (moby#25798).
+    let filters = HashMap::from([
+        ("type", vec!["container".to_string()]),
+        ("label", vec![format!("{PROJECT_LABEL}={project}")]),
+        ("event", RELEVANT.iter().map(|a| a.to_string()).collect()),
+    ]);
+    let mut options = EventsOptionsBuilder::new().filters(&filters);
+    if let Some(since) = &since {
+        options = options.since(since);
+    }
+    let mut events = docker.events(Some(options.build()));
     while let Some(event) = events.next().await {
         let event = event.map_err(|e| e.to_string())?;
         let action = event.action.unwrap_or_default();

@@ -138,7 +138,10 @@ pub async fn run(
                 name.clone(),
                 Vec::new(),
                 Compose::by_name(&name),
-                Model::Waiting(location),
+                Model::Waiting {
+                    location,
+                    answered: false,
+                },
             )
         }
     };
@@ -209,12 +212,14 @@ async fn event_loop(
     let mut sighup = signal(SignalKind::hangup())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut next_frame = Instant::now();
-    // The last message came from the user: its answer is not held back for the frame clock.
-    let mut user_input = false;
+    // The last message came from the user, or is the engine's (rare) news of a container:
+    // its answer is not held back for the frame clock.
+    let mut urgent = false;
     loop {
-        if state.redraw == Redraw::Soon && (user_input || Instant::now() >= next_frame) {
+        if state.redraw == Redraw::Soon && (urgent || Instant::now() >= next_frame) {
             draw(state, term)?;
             next_frame = Instant::now() + FRAME;
+            model.drawn();
         }
         let msg = tokio::select! {
             ev = input.rx.recv() => match ev {
@@ -254,7 +259,10 @@ async fn event_loop(
             _ = sighup.recv() => return Ok(Exit::Signal(128 + 1)),
             _ = sigint.recv() => return Ok(Exit::Signal(128 + 2)),
         };
-        user_input = matches!(msg, Msg::Key(_) | Msg::Mouse(_) | Msg::Resize { .. });
+        urgent = matches!(
+            msg,
+            Msg::Key(_) | Msg::Mouse(_) | Msg::Resize { .. } | Msg::Engine(_)
+        );
         if matches!(msg, Msg::Tick(_)) {
             // Samples wait for the tick that draws them: the loop wakes once a second for
             // every stats stream together, not once per sample.
@@ -343,25 +351,35 @@ async fn handle(
 /// The project model (`docker compose config`) behind the rows' order.
 enum Model {
     Loaded,
-    /// Not asked for yet: compose's CPU time would compete with the first snapshot.
-    Waiting(Location),
+    /// Not asked for yet: compose's CPU time (and the spawn itself, on the loop's thread)
+    /// would hold back the first frame that lists the containers. `answered`: the engine
+    /// has answered (snapshot sent or engine unreachable), so the next frame shows it.
+    Waiting {
+        location: Location,
+        answered: bool,
+    },
     Loading(oneshot::Receiver<Result<Project, crate::project::Error>>),
 }
 
 impl Model {
     /// Every engine update goes through here, the ones drained from the queue too: the first
-    /// may well arrive in a drain, and a quiet engine sends no second one to start the load.
+    /// may well arrive in a drain, and a quiet engine sends no second one.
     fn engine_answered(&mut self, update: EngineUpdate) -> Msg {
-        self.start_loading();
+        if let Model::Waiting { answered, .. } = self {
+            *answered = true;
+        }
         Msg::Engine(update)
     }
 
-    /// Asks compose for the model, once the engine has answered (snapshot sent or engine
-    /// unreachable): the first frame shows the containers without waiting for compose.
-    fn start_loading(&mut self) {
-        // Only the first answer starts it: a load under way must not be dropped by the next
-        // update (a snapshot is one update per container).
-        let Model::Waiting(location) = self else {
+    /// Asks compose for the model once a frame shows the engine's answer: the first frame
+    /// lists the containers without waiting for compose.
+    fn drawn(&mut self) {
+        // Only the first such frame starts it: a load under way must not be dropped.
+        let Model::Waiting {
+            location,
+            answered: true,
+        } = self
+        else {
             return;
         };
         let location = location.clone();
@@ -379,7 +397,7 @@ impl Model {
                 // The loader cannot vanish without answering; wait for nothing if it did.
                 Err(_) => std::future::pending().await,
             },
-            Model::Loaded | Model::Waiting(_) => std::future::pending().await,
+            Model::Loaded | Model::Waiting { .. } => std::future::pending().await,
         }
     }
 }
