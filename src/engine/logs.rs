@@ -3,27 +3,33 @@
 //! Each stream runs until its `CancellationToken` is cancelled (its pane closed) or the
 //! container's output ends; lines arriving together are sent as one batch, so a flood costs
 //! one message per burst rather than one per line, and their text shares one buffer, so it
-//! costs an allocation per burst rather than per line.
+//! costs an allocation per burst rather than per line. Logs are read on a thread of their
+//! own (see `reader`).
+
+use std::sync::OnceLock;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::query_parameters::LogsOptionsBuilder;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::client;
 use super::model::ContainerId;
 
 /// Frames taken at most into one batch.
 const MAX_BATCH: usize = 1024;
-/// A batch at least this big means a flood: when it took all there was (fewer than
-/// `MAX_BATCH` frames), the stream waits `FLOOD_GAP` before it reads again, so the engine's
-/// output piles up in the socket and the next read takes a gulp of it instead of waking the
-/// process for every few lines. A quiet stream never waits, nor one that is behind.
-const FLOOD_BATCH: usize = 64;
-/// Far below a frame (33 ms): a flood's lines still reach every frame.
-const FLOOD_GAP: std::time::Duration = std::time::Duration::from_millis(10);
+/// How often the reader thread reads at most. The engine writes a flood one line at a
+/// time, and each write wakes a thread waiting on the socket: read at once, a flood of
+/// 100k lines/s woke the process thousands of times a second for a few lines each. Held off
+/// for the rest of this interval, the lines pile up in the socket and the next read takes
+/// them together. The interval must stay short: the socket holds only a few hundred lines
+/// (the kernel counts each write's overhead against its buffer), and once it is full the
+/// engine stops sending, so a longer gap caps how fast a flood can be shown (10 ms held it
+/// to about 30k lines/s here).
+const READ_INTERVAL: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Which stream of the container a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,7 +252,73 @@ impl LogStart {
 
 /// Follows `container_id`'s logs (or reads its history alone, `start.follow` unset), sending
 /// batches through `tx` (wrapped by `wrap`) until `cancel` fires or the output ends.
+///
+/// The reading runs on the log reader thread (see `reader`), not on the caller's runtime:
+/// there it may sleep between the gulps of a flood without holding up anything else.
 pub async fn follow<M, F>(
+    container_id: ContainerId,
+    start: LogStart,
+    cancel: CancellationToken,
+    tx: mpsc::Sender<M>,
+    wrap: F,
+) where
+    F: Fn(LogEvent) -> M + Send + 'static,
+    M: Send + 'static,
+{
+    let reading = match reader() {
+        Ok(reader) => reader.spawn(async move {
+            match reader_engine().await {
+                Ok(docker) => read(docker, container_id, start, cancel, tx, wrap).await,
+                Err(e) => {
+                    let _ = tx.send(wrap(LogEvent::Ended(Some(e.to_string())))).await;
+                }
+            }
+        }),
+        Err(e) => {
+            let _ = tx.send(wrap(LogEvent::Ended(Some(e)))).await;
+            return;
+        }
+    };
+    // Dropping this future (its caller gave up) ends the reading too.
+    let _ = tokio_util::task::AbortOnDropHandle::new(reading).await;
+}
+
+/// The runtime of the thread that reads container logs.
+///
+/// A flood reaches the process as one HTTP chunk per line (the engine flushes each), and
+/// every chunk that lands in the socket wakes a thread waiting on it, even one that only
+/// waits for a timer. Sleeping between gulps is what lets a flood pile up in the socket so
+/// that one wake-up reads hundreds of lines, and only a thread of its own can sleep
+/// without holding up the screen and the keyboard.
+fn reader() -> Result<&'static tokio::runtime::Handle, String> {
+    static READER: OnceLock<Result<tokio::runtime::Handle, String>> = OnceLock::new();
+    READER
+        .get_or_init(|| {
+            let failed = |e: std::io::Error| format!("cannot start the log reader thread: {e}");
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(failed)?;
+            let handle = runtime.handle().clone();
+            std::thread::Builder::new()
+                .name("devtui-logs".into())
+                .spawn(move || runtime.block_on(std::future::pending::<()>()))
+                .map_err(failed)?;
+            Ok(handle)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The reader thread's own engine client: a connection's task runs on the runtime that
+/// opened it, and a log read through a connection of the caller's runtime would cross
+/// threads for every line.
+async fn reader_engine() -> Result<Docker, client::Error> {
+    static ENGINE: tokio::sync::OnceCell<Docker> = tokio::sync::OnceCell::const_new();
+    ENGINE.get_or_try_init(client::connect).await.cloned()
+}
+
+async fn read<M, F>(
     docker: Docker,
     container_id: ContainerId,
     start: LogStart,
@@ -271,38 +343,40 @@ pub async fn follow<M, F>(
     }
     let mut stream = docker
         .logs(container_id.as_str(), Some(options.build()))
-        .ready_chunks(MAX_BATCH);
+        .fuse();
+    let mut chunk = Vec::with_capacity(MAX_BATCH);
     let end = loop {
-        let chunk = tokio::select! {
+        let first = tokio::select! {
             _ = cancel.cancelled() => return,
-            chunk = stream.next() => chunk,
+            first = stream.next() => first,
         };
-        let Some(chunk) = chunk else { break None };
-        let drained = chunk.len() < MAX_BATCH;
+        let Some(first) = first else { break None };
+        let woke = std::time::Instant::now();
+        chunk.push(first);
+        let dry = take_ready(&mut stream, &mut chunk).await;
         let bytes = chunk
             .iter()
             .map(|item| item.as_ref().map_or(0, |o| o.as_ref().len()))
             .sum();
         let mut lines = LogBatch::with_capacity(chunk.len(), bytes);
         let mut error = None;
-        for item in chunk {
+        for item in chunk.drain(..) {
             match item {
                 Ok(output) => split_output(&output, &mut lines),
                 Err(e) => error = Some(e.to_string()),
             }
         }
-        let flood = drained && lines.len() >= FLOOD_BATCH;
         if !lines.is_empty() && tx.send(wrap(LogEvent::Lines(lines))).await.is_err() {
             return;
         }
         if error.is_some() {
             break error;
         }
-        if flood {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                () = tokio::time::sleep(FLOOD_GAP) => {}
-            }
+        // Blocking on purpose, on this thread of its own (see `reader`): a timer would be
+        // woken by every line that arrives meanwhile. A batch that filled up reads on at once.
+        let wait = READ_INTERVAL.saturating_sub(woke.elapsed());
+        if dry && !wait.is_zero() && !cancel.is_cancelled() {
+            std::thread::sleep(wait);
         }
     };
     if !cancel.is_cancelled() {
@@ -310,7 +384,49 @@ pub async fn follow<M, F>(
     }
 }
 
-/// Splits one engine frame into lines, each with its timestamp prefix removed.
+/// Moves what the engine connection holds now into `chunk`, up to `MAX_BATCH` items, and
+/// says whether it ran dry (rather than the batch filling up). "Now" includes what the
+/// connection's task can read without waiting: hyper hands over one HTTP chunk per turn of
+/// that task, so a `Pending` counts as dry only once that task has had its turn.
+async fn take_ready<S: Stream + Unpin>(stream: &mut S, chunk: &mut Vec<S::Item>) -> bool {
+    while chunk.len() < MAX_BATCH {
+        if let Some(item) = stream.next().now_or_never() {
+            match item {
+                Some(item) => chunk.push(item),
+                None => return true,
+            }
+            continue;
+        }
+        YieldOnce(false).await;
+        match stream.next().now_or_never() {
+            Some(Some(item)) => chunk.push(item),
+            Some(None) | None => return true,
+        }
+    }
+    false
+}
+
+/// Lets the runtime run the tasks already woken (the connection's) before this one goes on.
+/// Unlike `tokio::task::yield_now`, it does not wait for a turn of the I/O driver (a
+/// syscall per line in a flood).
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
 fn split_output(output: &LogOutput, out: &mut LogBatch) {
     let (stream, bytes) = match output {
         LogOutput::StdErr { message } => (LogStream::Stderr, message),

@@ -300,12 +300,7 @@ impl Target {
         M: Send + 'static,
     {
         match backend {
-            Backend::Container(id) => match self.engine.get().await {
-                Ok(docker) => logs::follow(docker, id, start, cancel, tx, wrap).await,
-                Err(e) => {
-                    let _ = tx.send(wrap(LogEvent::Ended(Some(e.to_string())))).await;
-                }
-            },
+            Backend::Container(id) => logs::follow(id, start, cancel, tx, wrap).await,
             Backend::Native(native) if !start.follow => {
                 let lines = observe::history(&native, start.tail);
                 if tx.send(wrap(LogEvent::Lines(lines))).await.is_ok() {
