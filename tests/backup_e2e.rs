@@ -8,12 +8,11 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Cleanup, engine_ready, run, stderr, stdout, unique_name, with_images};
-
-const PASSWORD: &str = "s3cret-Pw-7f1";
+use common::stack::{PASSWORD, Stack, maria, pg_fingerprint, psql};
+use common::{engine_ready, run, stderr, stdout};
 
 const POSTGRES: &str = r#"
 services:
@@ -81,150 +80,6 @@ volumes:
   cachedata:
   filedata:
 "#;
-
-/// A compose project in a temp dir, started, removed on drop.
-struct Stack {
-    project: String,
-    dir: tempfile::TempDir,
-    _cleanup: Cleanup,
-}
-
-impl Stack {
-    fn up(test: &str, compose: &str) -> Stack {
-        let project = unique_name(test);
-        let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("compose.yaml"), compose).expect("compose file");
-        let stack = Stack {
-            _cleanup: Cleanup::new(&project),
-            project,
-            dir,
-        };
-        let out = stack.compose(&["up", "-d", "--wait"]);
-        assert!(out.status.success(), "compose up: {}", stderr(&out));
-        stack
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn backups_dir(&self) -> PathBuf {
-        self.path().join("backups")
-    }
-
-    fn compose(&self, args: &[&str]) -> Output {
-        run(with_images(
-            Command::new("docker")
-                .args(["compose", "-p", &self.project, "-f", "compose.yaml"])
-                .args(args)
-                .current_dir(self.path()),
-        ))
-    }
-
-    fn devtui(&self, args: &[&str]) -> Command {
-        let mut cmd = common::devtui(self.path(), &self.path().join("data"));
-        cmd.args(["-p", &self.project, "-f", "compose.yaml"])
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
-    }
-
-    /// Runs devtui and checks that no output shows the password.
-    fn run(&self, args: &[&str]) -> Output {
-        let out = run(&mut self.devtui(args));
-        assert!(
-            !stdout(&out).contains(PASSWORD) && !stderr(&out).contains(PASSWORD),
-            "devtui printed a password"
-        );
-        out
-    }
-
-    fn ok_json(&self, args: &[&str]) -> serde_json::Value {
-        let out = self.run(args);
-        if !out.status.success() {
-            // The services' own logs explain a failure the tool only saw from outside.
-            let logs = self.compose(&["logs", "--no-color", "--tail", "40"]);
-            panic!(
-                "devtui {args:?}: {}\n--- the services' last log lines:\n{}",
-                stderr(&out),
-                stdout(&logs)
-            );
-        }
-        serde_json::from_slice(&out.stdout).expect("JSON on stdout")
-    }
-
-    fn exec(&self, service: &str, cmd: &[&str]) -> String {
-        let out = self.compose(&[&["exec", "-T", service], cmd].concat());
-        assert!(out.status.success(), "exec {cmd:?}: {}", stderr(&out));
-        stdout(&out)
-    }
-
-    fn container(&self, service: &str) -> String {
-        self.compose(&["ps", "-q", service])
-            .stdout
-            .iter()
-            .map(|b| *b as char)
-            .collect::<String>()
-            .trim()
-            .to_string()
-    }
-
-    fn started_at(&self, service: &str) -> String {
-        let id = self.container(service);
-        let out = run(Command::new("docker").args([
-            "inspect",
-            "-f",
-            "{{.State.StartedAt}} {{.State.Running}}",
-            &id,
-        ]));
-        stdout(&out).trim().to_string()
-    }
-}
-
-fn psql(stack: &Stack, user: &str, db: &str, sql: &str) -> String {
-    stack.exec(
-        "db",
-        &[
-            "psql",
-            "-X",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-tA",
-            "-U",
-            user,
-            "-d",
-            db,
-            "-c",
-            sql,
-        ],
-    )
-}
-
-/// Rows and an order-free checksum of every table of the public schema.
-fn pg_fingerprint(stack: &Stack, user: &str, db: &str) -> String {
-    let tables = psql(
-        stack,
-        user,
-        db,
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
-    );
-    tables
-        .lines()
-        .filter(|t| !t.trim().is_empty())
-        .map(|t| {
-            let sums = psql(
-                stack,
-                user,
-                db,
-                &format!(
-                    "SELECT count(*), coalesce(sum(hashtext(t::text)::bigint), 0) FROM public.{t} t"
-                ),
-            );
-            format!("{t}={}", sums.trim())
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -455,22 +310,6 @@ fn plain_sql_files_load_and_bad_files_change_nothing() {
     let out = stack.run(&["restore", "db", "--latest"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--yes"), "{}", stderr(&out));
-}
-
-fn maria(stack: &Stack, sql: &str) -> String {
-    stack.exec(
-        "maria",
-        &[
-            "mariadb",
-            "-uroot",
-            &format!("-p{PASSWORD}"),
-            "-N",
-            "-B",
-            "shop",
-            "-e",
-            sql,
-        ],
-    )
 }
 
 #[test]

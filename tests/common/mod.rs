@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+pub mod stack;
 pub mod tmux;
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
@@ -117,19 +118,33 @@ pub fn devtui(cwd: &Path, data: &Path) -> Command {
     cmd
 }
 
+/// The stand-in image for each image variable the tests read.
+const STANDINS: [(&str, &str); 4] = [
+    ("DEVTUI_POSTGRES_IMAGE", "devtui-standin/postgres:15"),
+    ("DEVTUI_REDIS_IMAGE", "devtui-standin/redis:7"),
+    ("DEVTUI_MARIADB_IMAGE", "devtui-standin/mariadb:10.11"),
+    ("DEVTUI_BASE_IMAGE", "devtui-standin/debian:bookworm"),
+];
+
 /// Stand-in images unless the environment names others.
 pub fn with_images(cmd: &mut Command) -> &mut Command {
-    for (var, image) in [
-        ("DEVTUI_POSTGRES_IMAGE", "devtui-standin/postgres:15"),
-        ("DEVTUI_REDIS_IMAGE", "devtui-standin/redis:7"),
-        ("DEVTUI_MARIADB_IMAGE", "devtui-standin/mariadb:10.11"),
-        ("DEVTUI_BASE_IMAGE", "devtui-standin/debian:bookworm"),
-    ] {
+    for (var, image) in STANDINS {
         if std::env::var_os(var).is_none() {
             cmd.env(var, image);
         }
     }
     cmd
+}
+
+/// The image `var` names, else its stand-in (as `with_images` gives devtui).
+pub fn image(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        STANDINS
+            .iter()
+            .find(|(v, _)| *v == var)
+            .map(|(_, image)| image.to_string())
+            .unwrap_or_else(|| panic!("no stand-in for {var}"))
+    })
 }
 
 /// Runs and returns the output, printing it so a failing test shows what devtui said.

@@ -134,24 +134,7 @@ async fn postgres(
 ) -> Result<Entry, Error> {
     let (user, db) = pg_names(s);
     let env = s.login.env(Kind::Postgres);
-    let version = query(
-        docker,
-        s,
-        Command::new([
-            "psql",
-            "-X",
-            "-tA",
-            "-U",
-            &user,
-            "-d",
-            &db,
-            "-c",
-            "SHOW server_version",
-        ])
-        .env(env.clone()),
-        "psql",
-    )
-    .await?;
+    let version = pg_server_version(docker, s).await?;
     let partial = ctx.store.begin(&s.service, label, Format::PgCustom, now)?;
     // -Fc: compressed by pg_dump, restorable into a newer server, listable by pg_restore.
     let cmd = Command::new(["pg_dump", "-Fc", "-U", &user, "-d", &db]).env(env);
@@ -161,11 +144,29 @@ async fn postgres(
         s,
         Kind::Postgres,
         Format::PgCustom,
-        Some(version.trim().to_string()),
+        Some(version),
         label,
         now,
     );
     Ok(partial.finish(fill)?)
+}
+
+/// `SHOW server_version` of a PostgreSQL service: `17.2 (Debian 17.2-1.pgdg120+1)`.
+pub(crate) async fn pg_server_version(docker: &Docker, s: &Subject) -> Result<String, Error> {
+    let (user, db) = pg_names(s);
+    let cmd = Command::new([
+        "psql",
+        "-X",
+        "-tA",
+        "-U",
+        &user,
+        "-d",
+        &db,
+        "-c",
+        "SHOW server_version",
+    ])
+    .env(s.login.env(Kind::Postgres));
+    Ok(query(docker, s, cmd, "psql").await?.trim().to_string())
 }
 
 /// The user and database a PostgreSQL login names.
@@ -184,10 +185,9 @@ async fn mysql(
     report: &Reporter,
 ) -> Result<Entry, Error> {
     let env = s.login.env(Kind::Mysql);
-    let client = first_command(docker, s, &["mariadb", "mysql"]).await?;
     let dumper = first_command(docker, s, &["mariadb-dump", "mysqldump"]).await?;
     let user = s.login.user.clone().unwrap_or_else(|| "root".into());
-    let version = mysql_query(docker, s, &client, &user, "SELECT VERSION()").await?;
+    let version = mysql_server_version(docker, s).await?;
     let mut cmd = vec![
         dumper.clone(),
         "--single-transaction".into(),
@@ -211,7 +211,7 @@ async fn mysql(
         s,
         Kind::Mysql,
         Format::SqlZst,
-        Some(version.trim().to_string()),
+        Some(version),
         label,
         now,
     );
@@ -567,6 +567,16 @@ pub(crate) async fn mysql_query(
     let cmd =
         Command::new([client, "-N", "-B", "-u", user, "-e", sql]).env(s.login.env(Kind::Mysql));
     query(docker, s, cmd, client).await
+}
+
+/// `SELECT VERSION()` of a MariaDB/MySQL service: `11.8.2-MariaDB-ubu2404`, `8.0.36`.
+pub(crate) async fn mysql_server_version(docker: &Docker, s: &Subject) -> Result<String, Error> {
+    let client = first_command(docker, s, &["mariadb", "mysql"]).await?;
+    let user = s.login.user.clone().unwrap_or_else(|| "root".into());
+    Ok(mysql_query(docker, s, &client, &user, "SELECT VERSION()")
+        .await?
+        .trim()
+        .to_string())
 }
 
 /// The first of `names` the container has on its PATH.

@@ -18,8 +18,9 @@ use super::dump::{
 use super::format::{self, Checked, Format};
 use super::kind::Kind;
 use super::store::Entry;
+use super::version;
 use super::{
-    CHANNEL_CHUNKS, CHUNK, ChannelWriter, Context, Error, Meter, Report, Reporter, Subject,
+    CHANNEL_CHUNKS, CHUNK, ChannelWriter, Context, Error, Meter, Report, Reporter, Subject, TooNew,
     human_bytes, inspect,
 };
 use crate::engine::pipe::{self, Command};
@@ -240,6 +241,12 @@ pub async fn restore(
             kind: plan.kind,
         });
     }
+    match plan.kind {
+        // Before pg_restore --list, which would call a newer archive damaged.
+        Kind::Postgres => check_pg_version(&docker, s, plan, &checked).await?,
+        Kind::Mysql => check_mysql_version(&docker, s, plan, &checked).await?,
+        Kind::Redis | Kind::Volume => {}
+    }
     let mut structure = checked.structure.clone();
     if plan.format == Format::PgCustom {
         structure.push_str(&format!(", {}", pg_list(&docker, s, &plan.path).await?));
@@ -343,6 +350,108 @@ pub async fn verify_file(
     }
     Ok(checked)
 }
+
+/// Refuses a PostgreSQL dump whose server (or pg_dump) is of a newer major version than the
+/// service runs: pg_restore cannot read a newer archive, and a newer pg_dump's SQL is not
+/// meant for an older server. The dump's own header says where it came from (a file from
+/// anywhere has no manifest); the manifest's server version is the fallback.
+async fn check_pg_version(
+    docker: &Docker,
+    s: &Subject,
+    plan: &Plan,
+    checked: &Checked,
+) -> Result<(), Error> {
+    let from_file = match plan.format {
+        Format::PgCustom => {
+            let mut head = Vec::with_capacity(HEADER_BYTES);
+            std::fs::File::open(&plan.path)
+                .and_then(|f| f.take(HEADER_BYTES as u64).read_to_end(&mut head))
+                .map_err(|source| Error::Io {
+                    path: plan.path.clone(),
+                    source,
+                })?;
+            version::pg_custom(&head)
+        }
+        _ => version::pg_sql(&checked.head),
+    };
+    let Some(origin) = from_file.or_else(|| {
+        let server = plan.entry.as_ref()?.manifest.server_version.clone()?;
+        Some(version::DumpOrigin {
+            server,
+            pg_dump: None,
+        })
+    }) else {
+        return Ok(());
+    };
+    let Some(needs) = origin.needs() else {
+        return Ok(());
+    };
+    let runs = dump::pg_server_version(docker, s).await?;
+    let Some(target) = version::Major::parse(&runs) else {
+        return Ok(());
+    };
+    if needs <= target {
+        return Ok(());
+    }
+    let mut from = origin.server.clone();
+    if let Some(tool) = &origin.pg_dump
+        && version::Major::parse(tool) != version::Major::parse(&origin.server)
+    {
+        from.push_str(&format!(" (written by pg_dump {tool})"));
+    }
+    let why = match plan.format {
+        Format::PgCustom => format!("pg_restore {target} cannot read a dump of pg_dump {needs}"),
+        _ => format!("PostgreSQL {target} is not meant to load what pg_dump {needs} writes"),
+    };
+    Err(Error::TooNew(Box::new(TooNew {
+        path: plan.path.clone(),
+        service: plan.service.clone(),
+        product: "PostgreSQL",
+        from,
+        runs,
+        why,
+        needs: needs.to_string(),
+    })))
+}
+
+/// Refuses a MariaDB/MySQL dump of a newer release series than the service runs: the load
+/// drops the database first and is no transaction, so whatever the older server does not
+/// know (a new type, collation or syntax) would fail it half-way.
+async fn check_mysql_version(
+    docker: &Docker,
+    s: &Subject,
+    plan: &Plan,
+    checked: &Checked,
+) -> Result<(), Error> {
+    let Some(from) = version::mysql_sql(&checked.head)
+        .or_else(|| plan.entry.as_ref()?.manifest.server_version.clone())
+    else {
+        return Ok(());
+    };
+    let runs = dump::mysql_server_version(docker, s).await?;
+    let (Some(dump), Some(target)) = (version::Series::parse(&from), version::Series::parse(&runs))
+    else {
+        return Ok(());
+    };
+    if !dump.newer_than(target) {
+        return Ok(());
+    }
+    Err(Error::TooNew(Box::new(TooNew {
+        path: plan.path.clone(),
+        service: plan.service.clone(),
+        product: dump.product(),
+        from,
+        runs,
+        why: format!(
+            "{} {target} may lack what {dump} dumps (types, collations, syntax), and a load that fails half-way leaves the database half-restored",
+            dump.product()
+        ),
+        needs: dump.to_string(),
+    })))
+}
+
+/// Enough of a custom-format dump for its header (three short strings after 45 bytes).
+const HEADER_BYTES: usize = 4096;
 
 /// `pg_restore --list` of the file, in the service's container: the archive's table of
 /// contents reads whole.

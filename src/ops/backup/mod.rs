@@ -13,6 +13,7 @@ pub mod kind;
 pub mod load;
 pub mod reset;
 pub mod store;
+pub mod version;
 
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
@@ -98,12 +99,34 @@ pub enum Error {
         service: String,
         kind: Kind,
     },
+    #[error("{0}")]
+    TooNew(Box<TooNew>),
     #[error("no backups of {service} in {}; make one with `devtui backup {service}`", dir.display())]
     NoBackups { service: String, dir: PathBuf },
     #[error("{what} took longer than {}s", limit.as_secs())]
     Timeout { what: String, limit: Duration },
     #[error("{0}")]
     Other(String),
+}
+
+/// A logical dump of a newer server than the one it is to be restored into.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{} is a backup from {product} {from}; {service} runs {product} {runs}: {why}. Restore it into {product} {needs} or newer; nothing was changed",
+    path.display()
+)]
+pub struct TooNew {
+    pub path: PathBuf,
+    pub service: String,
+    /// `PostgreSQL`, `MariaDB`, `MySQL`.
+    pub product: &'static str,
+    /// The dump's server version (and pg_dump's, when newer).
+    pub from: String,
+    pub runs: String,
+    /// Why the older server cannot take it.
+    pub why: String,
+    /// The oldest version that can.
+    pub needs: String,
 }
 
 impl Error {
@@ -116,6 +139,7 @@ impl Error {
             | Error::Nothing { .. }
             | Error::NoDatabases { .. }
             | Error::WrongKind { .. }
+            | Error::TooNew(_)
             | Error::Store(
                 store::Error::NoSuchId { .. }
                 | store::Error::Ambiguous { .. }
