@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use common::stack::{PASSWORD, Stack, maria, pg_fingerprint, psql};
-use common::{engine_ready, image, require, stderr};
+use common::{engine_ready, image, require, stderr, stdout};
 
 fn postgres(image: &str) -> String {
     format!(
@@ -372,6 +372,20 @@ fn a_postgres_backup_of_the_newer_server_is_refused_by_the_older_one() {
             .count(),
         backups
     );
+    // The older pg_restore cannot list the archive: verify says so, and does not call the
+    // file damaged.
+    let verified = old.run(&["backups", "verify", &id[..8]]);
+    let said = stdout(&verified);
+    assert_eq!(
+        verified.status.code(),
+        Some(0),
+        "{said}{}",
+        stderr(&verified)
+    );
+    let skipped = format!(
+        "pg_restore --list skipped: the archive needs pg_restore {new_major} or newer, db runs PostgreSQL {old_version}"
+    );
+    assert!(said.contains(&skipped), "no {skipped:?} in {said}");
 }
 
 #[test]

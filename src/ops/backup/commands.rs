@@ -334,12 +334,22 @@ pub async fn verify(
             "sha256 {} matches its manifest",
             &checked.sha256[..16]
         ));
-        checks.push(checked.structure);
+        checks.push(checked.structure.clone());
         if entry.manifest.format == super::format::Format::PgCustom {
             match running_subject(&ctx, &entry.manifest.service).await {
                 Some(s) => {
                     let docker = ctx.target.engine.get().await?;
-                    checks.push(load::pg_list(&docker, &s, &entry.path).await?);
+                    let format = entry.manifest.format;
+                    // An older pg_restore calls a newer archive damaged: it is not.
+                    match load::pg_version_gap(&docker, &s, &entry.path, format, &checked, Some(&entry))
+                        .await?
+                    {
+                        Some(gap) => checks.push(format!(
+                            "pg_restore --list skipped: the archive needs pg_restore {} or newer, {} runs PostgreSQL {}",
+                            gap.needs, entry.manifest.service, gap.runs
+                        )),
+                        None => checks.push(load::pg_list(&docker, &s, &entry.path).await?),
+                    }
                 }
                 None => checks.push(format!(
                     "pg_restore --list skipped: {} is not running",

@@ -361,38 +361,24 @@ async fn check_pg_version(
     plan: &Plan,
     checked: &Checked,
 ) -> Result<(), Error> {
-    let from_file = match plan.format {
-        Format::PgCustom => {
-            let mut head = Vec::with_capacity(HEADER_BYTES);
-            std::fs::File::open(&plan.path)
-                .and_then(|f| f.take(HEADER_BYTES as u64).read_to_end(&mut head))
-                .map_err(|source| Error::Io {
-                    path: plan.path.clone(),
-                    source,
-                })?;
-            version::pg_custom(&head)
-        }
-        _ => version::pg_sql(&checked.head),
-    };
-    let Some(origin) = from_file.or_else(|| {
-        let server = plan.entry.as_ref()?.manifest.server_version.clone()?;
-        Some(version::DumpOrigin {
-            server,
-            pg_dump: None,
-        })
-    }) else {
+    let Some(gap) = pg_version_gap(
+        docker,
+        s,
+        &plan.path,
+        plan.format,
+        checked,
+        plan.entry.as_ref(),
+    )
+    .await?
+    else {
         return Ok(());
     };
-    let Some(needs) = origin.needs() else {
-        return Ok(());
-    };
-    let runs = dump::pg_server_version(docker, s).await?;
-    let Some(target) = version::Major::parse(&runs) else {
-        return Ok(());
-    };
-    if needs <= target {
-        return Ok(());
-    }
+    let PgVersionGap {
+        origin,
+        needs,
+        target,
+        runs,
+    } = gap;
     let mut from = origin.server.clone();
     if let Some(tool) = &origin.pg_dump
         && version::Major::parse(tool) != version::Major::parse(&origin.server)
@@ -412,6 +398,63 @@ async fn check_pg_version(
         why,
         needs: needs.to_string(),
     })))
+}
+
+/// A PostgreSQL dump that needs a newer major version than the service runs.
+pub struct PgVersionGap {
+    pub origin: version::DumpOrigin,
+    pub needs: version::Major,
+    pub target: version::Major,
+    /// The service's server version, as it reports it.
+    pub runs: String,
+}
+
+/// Whether `path` needs a newer PostgreSQL than `s` runs. The dump's own header says where
+/// it came from (a file from anywhere has no manifest); the manifest's server version is
+/// the fallback. `None` when it fits, or when either version cannot be told.
+pub async fn pg_version_gap(
+    docker: &Docker,
+    s: &Subject,
+    path: &Path,
+    format: Format,
+    checked: &Checked,
+    entry: Option<&Entry>,
+) -> Result<Option<PgVersionGap>, Error> {
+    let from_file = match format {
+        Format::PgCustom => {
+            let mut head = Vec::with_capacity(HEADER_BYTES);
+            std::fs::File::open(path)
+                .and_then(|f| f.take(HEADER_BYTES as u64).read_to_end(&mut head))
+                .map_err(|source| Error::Io {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+            version::pg_custom(&head)
+        }
+        _ => version::pg_sql(&checked.head),
+    };
+    let Some(origin) = from_file.or_else(|| {
+        let server = entry?.manifest.server_version.clone()?;
+        Some(version::DumpOrigin {
+            server,
+            pg_dump: None,
+        })
+    }) else {
+        return Ok(None);
+    };
+    let Some(needs) = origin.needs() else {
+        return Ok(None);
+    };
+    let runs = dump::pg_server_version(docker, s).await?;
+    let Some(target) = version::Major::parse(&runs) else {
+        return Ok(None);
+    };
+    Ok((needs > target).then_some(PgVersionGap {
+        origin,
+        needs,
+        target,
+        runs,
+    }))
 }
 
 /// Refuses a MariaDB/MySQL dump of a newer release series than the service runs: the load
