@@ -98,6 +98,15 @@ else
   DEVTUI="$PWD/target/release/devtui"
 fi
 
+# The release link lays out first the functions in assets/link/hot-functions.txt (idle RSS);
+# names the code no longer has are skipped, so say how many are left (bench/link-order.sh
+# renews the list).
+if command -v nm >/dev/null && [[ -f assets/link/hot-functions.txt ]]; then
+  echo "# link order: $(nm --defined-only "$DEVTUI" | awk '{ print $3 }' | sort -u |
+    comm -12 - <(sort -u assets/link/hot-functions.txt) | wc -l) of" \
+    "$(wc -l <assets/link/hot-functions.txt) names in assets/link/hot-functions.txt found in $DEVTUI" >&2
+fi
+
 now_ms() { date +%s%3N; }
 screen() { tmux -L "$SOCK" capture-pane -p -t bench 2>/dev/null || true; }
 wait_screen() { # $1: grep -E pattern, $2: timeout s; prints elapsed ms or "timeout"
