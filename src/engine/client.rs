@@ -198,25 +198,18 @@ pub async fn connect_to(endpoint: &Endpoint) -> Result<Docker, Error> {
             });
         }
     };
-    let docker = negotiated(docker, &endpoint.host).await?;
+    let docker = match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
+        Ok(Ok(docker)) => docker,
+        Ok(Err(e)) => return Err(unreachable(short_reason(&e))),
+        Err(_) => {
+            return Err(unreachable(format!(
+                "no answer within {}s",
+                CONNECT_TIMEOUT.as_secs()
+            )));
+        }
+    };
     known_versions::remember(&endpoint.host, &docker.client_version());
     Ok(docker)
-}
-
-async fn negotiated(docker: Docker, host: &str) -> Result<Docker, Error> {
-    let unreachable = |reason: String| Error::Unreachable {
-        host: host.to_string(),
-        reason,
-        hint: hint_for(host),
-    };
-    match tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version()).await {
-        Ok(Ok(docker)) => Ok(docker),
-        Ok(Err(e)) => Err(unreachable(short_reason(&e))),
-        Err(_) => Err(unreachable(format!(
-            "no answer within {}s",
-            CONNECT_TIMEOUT.as_secs()
-        ))),
-    }
 }
 
 /// `connect`, but for a local engine seen before, a client at the API version it answered
@@ -239,14 +232,10 @@ fn at_known_version(endpoint: &Endpoint) -> Option<Docker> {
     let docker = Docker::connect_with_unix(path, CLIENT_TIMEOUT_SECS, &version).ok()?;
     static CHECKED: std::sync::Once = std::sync::Once::new();
     CHECKED.call_once(|| {
-        let host = endpoint.host.clone();
+        // A negotiated connection remembers what the engine answers now.
+        let endpoint = endpoint.clone();
         tokio::spawn(async move {
-            let Ok(fresh) = Docker::connect_with_host(&host) else {
-                return;
-            };
-            if let Ok(fresh) = negotiated(fresh, &host).await {
-                known_versions::remember(&host, &fresh.client_version());
-            }
+            let _ = connect_to(&endpoint).await;
         });
     });
     Some(docker)
