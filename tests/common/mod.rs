@@ -77,18 +77,34 @@ pub fn unique_name(test: &str) -> String {
     )
 }
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
+/// A TCP port that was free a moment ago, on every address.
 pub fn free_port() -> u16 {
     free_ports::<1>()[0]
 }
 
-/// `N` distinct TCP ports that were free a moment ago (all held at once while picking, so
-/// the kernel cannot hand out the same one twice).
+/// `N` distinct TCP ports that were free a moment ago, on every address.
+///
+/// Not `bind(0)`: a port the kernel hands out is released again before compose publishes
+/// it, and the kernel may hand it to a test running alongside, whose stack then holds it
+/// first. These come from below Linux's ephemeral range (32768-60999), which `bind(0)` and
+/// outgoing connections never use, each handed out once per process, from a start that
+/// differs between processes.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("addr").port())
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(2_654_435_761) % SPAN;
+    std::array::from_fn(|_| {
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            assert!(n < SPAN, "no free TCP port left in {LOW}..{}", LOW + SPAN);
+            let port = (LOW + (start + n) % SPAN) as u16;
+            // 0.0.0.0 conflicts with a listener on any address, 127.0.0.1 or a docker-proxy's.
+            if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+                break port;
+            }
+        }
+    })
 }
 
 /// A copy of `tests/fixtures/<name>` in a fresh temp dir (tests may write `.env` there).
