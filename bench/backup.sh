@@ -27,6 +27,7 @@ cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 bin="$(realpath -m "${DEVTUI_BIN:-${CARGO_TARGET_DIR:-target}/release/devtui}")"
 # WAIT_FOR_BUILD=1: prepare the databases while a release build finishes, then wait for it.
+[ -x /usr/bin/time ] || { echo "bench: needs GNU time (apt-get install time)" >&2; exit 2; }
 [ -x "$bin" ] || [ -n "${WAIT_FOR_BUILD:-}" ] || { echo "bench: build first: cargo build --release" >&2; exit 2; }
 export DEVTUI_POSTGRES_IMAGE="${DEVTUI_POSTGRES_IMAGE:-devtui-standin/postgres:15}"
 export DEVTUI_MARIADB_IMAGE="${DEVTUI_MARIADB_IMAGE:-devtui-standin/mariadb:10.11}"
@@ -58,18 +59,14 @@ ratio() { awk -v raw="$1" -v dt="$2" 'BEGIN { printf "%.3f", raw / dt }'; }
 
 # devtui ARGS...: runs devtui, sets $t (seconds) and $rss (peak KiB of its own process).
 devtui_timed() {
-  local t0 pid hwm=0 v
+  local t0
   t0=$(now)
-  (cd "$work" && exec "$bin" -p "$project" -f compose.yaml "$@" </dev/null >/dev/null 2>"$work/devtui.err") &
-  pid=$!
-  while kill -0 "$pid" 2>/dev/null; do
-    v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-    [ -n "$v" ] && [ "$v" -gt "$hwm" ] && hwm=$v
-    sleep 0.05
-  done
-  wait "$pid" || { echo "bench: devtui $* failed:" >&2; cat "$work/devtui.err" >&2; exit 1; }
+  # GNU time reports the peak RSS from wait4; a loop sampling /proc meanwhile would spawn
+  # processes that compete with the dump for the same two cores, on devtui's side only.
+  (cd "$work" && exec /usr/bin/time -f '%M' -o "$work/rss" "$bin" -p "$project" -f compose.yaml "$@" </dev/null >/dev/null 2>"$work/devtui.err") \
+    || { echo "bench: devtui $* failed:" >&2; cat "$work/devtui.err" >&2; exit 1; }
   t=$(elapsed "$t0" "$(now)")
-  rss=$hwm
+  rss=$(tail -n 1 "$work/rss")
 }
 raw_timed() {
   local t0

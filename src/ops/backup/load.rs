@@ -230,7 +230,22 @@ pub async fn restore(
     let s = &plan.subject;
     let docker = ctx.target.engine.get().await?;
     report(Report::Step(format!("checking {}", plan.path.display())));
-    let checked = verify_file(&plan.path, plan.format, plan.entry.as_ref()).await?;
+    // The file's own checks, the server's version and pg_restore's reading of the archive
+    // run side by side (each exec starts a process in the container); their verdicts are
+    // taken in the order below, and nothing is changed before all three are in.
+    let pg_list_needed = plan.format == Format::PgCustom;
+    let (checked, runs, listed) = tokio::join!(
+        verify_file(&plan.path, plan.format, plan.entry.as_ref()),
+        server_version(&docker, s, plan.kind),
+        async {
+            if pg_list_needed {
+                Some(pg_list(&docker, s, &plan.path).await)
+            } else {
+                None
+            }
+        }
+    );
+    let checked = checked?;
     if let Some(dialect) = checked.dialect
         && dialect != plan.kind
     {
@@ -242,14 +257,14 @@ pub async fn restore(
         });
     }
     match plan.kind {
-        // Before pg_restore --list, which would call a newer archive damaged.
-        Kind::Postgres => check_pg_version(&docker, s, plan, &checked).await?,
-        Kind::Mysql => check_mysql_version(&docker, s, plan, &checked).await?,
+        // Before pg_restore --list's verdict, which calls a newer archive damaged.
+        Kind::Postgres => check_pg_version(plan, &checked, runs?)?,
+        Kind::Mysql => check_mysql_version(plan, &checked, runs?)?,
         Kind::Redis | Kind::Volume => {}
     }
     let mut structure = checked.structure.clone();
-    if plan.format == Format::PgCustom {
-        structure.push_str(&format!(", {}", pg_list(&docker, s, &plan.path).await?));
+    if let Some(listed) = listed {
+        structure.push_str(&format!(", {}", listed?));
     }
     let safety = if options.safety_backup {
         report(Report::Step(format!("safety backup of {}", plan.service)));
@@ -355,22 +370,10 @@ pub async fn verify_file(
 /// service runs: pg_restore cannot read a newer archive, and a newer pg_dump's SQL is not
 /// meant for an older server. The dump's own header says where it came from (a file from
 /// anywhere has no manifest); the manifest's server version is the fallback.
-async fn check_pg_version(
-    docker: &Docker,
-    s: &Subject,
-    plan: &Plan,
-    checked: &Checked,
-) -> Result<(), Error> {
-    let Some(gap) = pg_version_gap(
-        docker,
-        s,
-        &plan.path,
-        plan.format,
-        checked,
-        plan.entry.as_ref(),
-    )
-    .await?
-    else {
+fn check_pg_version(plan: &Plan, checked: &Checked, runs: Option<String>) -> Result<(), Error> {
+    let Some(gap) = runs.and_then(|runs| {
+        pg_gap(&plan.path, plan.format, checked, plan.entry.as_ref(), runs).transpose()
+    }) else {
         return Ok(());
     };
     let PgVersionGap {
@@ -378,7 +381,7 @@ async fn check_pg_version(
         needs,
         target,
         runs,
-    } = gap;
+    } = gap?;
     let mut from = origin.server.clone();
     if let Some(tool) = &origin.pg_dump
         && version::Major::parse(tool) != version::Major::parse(&origin.server)
@@ -420,6 +423,18 @@ pub async fn pg_version_gap(
     checked: &Checked,
     entry: Option<&Entry>,
 ) -> Result<Option<PgVersionGap>, Error> {
+    let runs = dump::pg_server_version(docker, s).await?;
+    pg_gap(path, format, checked, entry, runs)
+}
+
+/// [`pg_version_gap`], given the version the service runs.
+fn pg_gap(
+    path: &Path,
+    format: Format,
+    checked: &Checked,
+    entry: Option<&Entry>,
+    runs: String,
+) -> Result<Option<PgVersionGap>, Error> {
     let from_file = match format {
         Format::PgCustom => {
             let mut head = Vec::with_capacity(HEADER_BYTES);
@@ -442,11 +457,7 @@ pub async fn pg_version_gap(
     }) else {
         return Ok(None);
     };
-    let Some(needs) = origin.needs() else {
-        return Ok(None);
-    };
-    let runs = dump::pg_server_version(docker, s).await?;
-    let Some(target) = version::Major::parse(&runs) else {
+    let (Some(needs), Some(target)) = (origin.needs(), version::Major::parse(&runs)) else {
         return Ok(None);
     };
     Ok((needs > target).then_some(PgVersionGap {
@@ -457,21 +468,27 @@ pub async fn pg_version_gap(
     }))
 }
 
+/// The version a database service's server reports, for the restore's version check.
+async fn server_version(docker: &Docker, s: &Subject, kind: Kind) -> Result<Option<String>, Error> {
+    match kind {
+        Kind::Postgres => dump::pg_server_version(docker, s).await.map(Some),
+        Kind::Mysql => dump::mysql_server_version(docker, s).await.map(Some),
+        Kind::Redis | Kind::Volume => Ok(None),
+    }
+}
+
 /// Refuses a MariaDB/MySQL dump of a newer release series than the service runs: the load
 /// drops the database first and is no transaction, so whatever the older server does not
 /// know (a new type, collation or syntax) would fail it half-way.
-async fn check_mysql_version(
-    docker: &Docker,
-    s: &Subject,
-    plan: &Plan,
-    checked: &Checked,
-) -> Result<(), Error> {
+fn check_mysql_version(plan: &Plan, checked: &Checked, runs: Option<String>) -> Result<(), Error> {
     let Some(from) = version::mysql_sql(&checked.head)
         .or_else(|| plan.entry.as_ref()?.manifest.server_version.clone())
     else {
         return Ok(());
     };
-    let runs = dump::mysql_server_version(docker, s).await?;
+    let Some(runs) = runs else {
+        return Ok(());
+    };
     let (Some(dump), Some(target)) = (version::Series::parse(&from), version::Series::parse(&runs))
     else {
         return Ok(());
