@@ -4,6 +4,8 @@
 #
 #   PostgreSQL (pgbench -s 68, about 1 GB on disk):
 #     backup   devtui backup db              vs  docker exec pg_dump -Fc > file
+#              devtui dumps with -Z 1 (gzip level 1, the default is 6): the row "pg_backup -Z1"
+#              also compares it with the raw command at that level, devtui's own overhead
 #     restore  devtui restore db FILE --yes --no-backup
 #                                            vs  docker exec -i pg_restore --clean --if-exists
 #                                                --single-transaction < FILE   (same FILE)
@@ -27,7 +29,6 @@ cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 bin="$(realpath -m "${DEVTUI_BIN:-${CARGO_TARGET_DIR:-target}/release/devtui}")"
 # WAIT_FOR_BUILD=1: prepare the databases while a release build finishes, then wait for it.
-[ -x /usr/bin/time ] || { echo "bench: needs GNU time (apt-get install time)" >&2; exit 2; }
 [ -x "$bin" ] || [ -n "${WAIT_FOR_BUILD:-}" ] || { echo "bench: build first: cargo build --release" >&2; exit 2; }
 export DEVTUI_POSTGRES_IMAGE="${DEVTUI_POSTGRES_IMAGE:-devtui-standin/postgres:15}"
 export DEVTUI_MARIADB_IMAGE="${DEVTUI_MARIADB_IMAGE:-devtui-standin/mariadb:10.11}"
@@ -58,18 +59,38 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { prin
 ratio() { awk -v raw="$1" -v dt="$2" 'BEGIN { printf "%.3f", raw / dt }'; }
 
 # devtui ARGS...: runs devtui, sets $t (seconds) and $rss (peak KiB of its own process).
+# Every measured operation starts from the same quiet state. Without this, the side that
+# went first in a round paid for what the step before had left running: autovacuum and the
+# checkpoint after a 1 GB restore or the initial load (that side was 0.6-0.9 s slower).
+settle() {
+  docker exec -e PGPASSWORD=bench-pw "$db" psql -q -U app -d shop -c 'VACUUM ANALYZE' -c CHECKPOINT >/dev/null
+  docker exec -e MYSQL_PWD=bench-pw "$maria" mariadb -uroot -e 'FLUSH TABLES' >/dev/null
+  sync
+}
 devtui_timed() {
-  local t0
+  local t0 pid hwm=0 key value _ tick
+  settle
   t0=$(now)
-  # GNU time reports the peak RSS from wait4; a loop sampling /proc meanwhile would spawn
-  # processes that compete with the dump for the same two cores, on devtui's side only.
-  (cd "$work" && exec /usr/bin/time -f '%M' -o "$work/rss" "$bin" -p "$project" -f compose.yaml "$@" </dev/null >/dev/null 2>"$work/devtui.err") \
-    || { echo "bench: devtui $* failed:" >&2; cat "$work/devtui.err" >&2; exit 1; }
+  (cd "$work" && exec "$bin" -p "$project" -f compose.yaml "$@" </dev/null >/dev/null 2>"$work/devtui.err") &
+  pid=$!
+  # devtui's own high-water mark (GNU time's would be its largest child's, compose's Go
+  # binary), read with shell builtins alone: a sampling loop that forked awk or sleep
+  # would compete with the dump for the same two cores, on devtui's side only.
+  exec {tick}<> <(:)
+  while kill -0 "$pid" 2>/dev/null; do
+    while read -r key value _; do
+      [ "$key" = VmHWM: ] && [ "$value" -gt "$hwm" ] && hwm=$value
+    done <"/proc/$pid/status" 2>/dev/null || true
+    read -r -t 0.1 -u "$tick" _ || true
+  done
+  exec {tick}>&-
+  wait "$pid" || { echo "bench: devtui $* failed:" >&2; cat "$work/devtui.err" >&2; exit 1; }
   t=$(elapsed "$t0" "$(now)")
-  rss=$(tail -n 1 "$work/rss")
+  rss=$hwm
 }
 raw_timed() {
   local t0
+  settle
   t0=$(now)
   bash -c "$1" || { echo "bench: $1 failed" >&2; exit 1; }
   t=$(elapsed "$t0" "$(now)")
@@ -89,6 +110,7 @@ echo "bench: PostgreSQL database $pg_size, MariaDB database $maria_size; $rounds
 while [ ! -x "$bin" ]; do sleep 5; done
 
 pg_raw="docker exec -e PGPASSWORD=bench-pw $db pg_dump -Fc -U app -d shop > $work/raw.dump"
+pg_raw_z1="docker exec -e PGPASSWORD=bench-pw $db pg_dump -Fc -Z 1 -U app -d shop > $work/raw-z1.dump"
 pg_raw_restore="docker exec -i -e PGPASSWORD=bench-pw $db pg_restore --clean --if-exists --single-transaction --exit-on-error -U app -d shop < $work/raw.dump"
 my_raw="docker exec -e MYSQL_PWD=bench-pw $maria mariadb-dump --single-transaction --routines --triggers -uroot shop > $work/raw.sql"
 my_raw_restore="docker exec -i -e MYSQL_PWD=bench-pw $maria mariadb -uroot shop < $work/raw.sql"
@@ -100,13 +122,14 @@ add_rss() { rsses[$1]="${rsses[$1]:-} $2"; }
 for round in $(seq 1 "$rounds"); do
   for side in $( ((round % 2)) && echo "devtui raw" || echo "raw devtui"); do
     if [ "$side" = devtui ]; then
-      devtui_timed backup db; add pg_backup_devtui "$t"; add_rss pg_backup "$rss"; a=$t
+      devtui_timed backup db; add pg_backup_devtui "$t"; add pg_backup_z1_devtui "$t"; add_rss pg_backup "$rss"; a=$t
       devtui_timed backup maria; add my_backup_devtui "$t"; add_rss my_backup "$rss"; b=$t
       echo "round $round devtui: pg backup ${a}s, maria backup ${b}s (peak RSS ${rss} KiB)"
     else
       raw_timed "$pg_raw"; add pg_backup_raw "$t"; a=$t
+      raw_timed "$pg_raw_z1"; add pg_backup_z1_raw "$t"; z=$t
       raw_timed "$my_raw"; add my_backup_raw "$t"; b=$t
-      echo "round $round raw:    pg backup ${a}s, maria backup ${b}s"
+      echo "round $round raw:    pg backup ${a}s (-Z 1: ${z}s), maria backup ${b}s"
     fi
   done
   # Restores read the raw dumps (the same file for both sides).
@@ -127,10 +150,12 @@ done
 
 echo
 printf '%-18s %10s %10s %8s %14s\n' "" "devtui s" "raw s" "ratio" "devtui peak RSS"
-for op in pg_backup pg_restore my_backup my_restore; do
+rsses[pg_backup_z1]=${rsses[pg_backup]}
+for op in pg_backup pg_backup_z1 pg_restore my_backup my_restore; do
   d=$(echo "${times[${op}_devtui]}" | median)
   r=$(echo "${times[${op}_raw]}" | median)
   m=$(echo "${rsses[$op]}" | tr ' ' '\n' | sort -g | tail -n 1)
   printf '%-18s %10s %10s %8s %11s MB\n' "$op" "$d" "$r" "$(ratio "$r" "$d")" "$(awk -v k="$m" 'BEGIN { printf "%.1f", k / 1024 }')"
 done
 echo "(ratio = raw time / devtui time, medians; ≥ 0.95 is the target; RSS: the highest round)"
+echo "sizes: raw pg_dump -Fc $(stat -c %s "$work/raw.dump") bytes, -Z 1 $(stat -c %s "$work/raw-z1.dump") bytes"

@@ -136,7 +136,10 @@ async fn postgres(
     let env = s.login.env(Kind::Postgres);
     let partial = ctx.store.begin(&s.service, label, Format::PgCustom, now)?;
     // -Fc: compressed by pg_dump, restorable into a newer server, listable by pg_restore.
-    let cmd = Command::new(["pg_dump", "-Fc", "-U", &user, "-d", &db]).env(env);
+    // -Z 1 (gzip level 1), not the default 6, for the reason ZSTD_LEVEL gives: on a 1 GB
+    // pgbench database here the dump took 4.2-4.5 s instead of 5.3-6.0 s, for 1.8 % more
+    // bytes.
+    let cmd = Command::new(["pg_dump", "-Fc", "-Z", "1", "-U", &user, "-d", &db]).env(env);
     // The version is asked while the dump runs: an exec's start-up is a tenth of a second
     // on a small database's backup.
     let (partial, version) = tokio::join!(
