@@ -330,11 +330,7 @@ impl Target {
         M: Send + 'static,
     {
         match backend {
-            Backend::Container(id) => {
-                if let Ok(docker) = self.engine.get().await {
-                    stats::follow(docker, id, cancel, tx, wrap).await;
-                }
-            }
+            Backend::Container(id) => stats::follow(id, cancel, tx, wrap).await,
             Backend::Native(native) => observe::follow_stats(native, cancel, tx, wrap).await,
             Backend::Peer(peer) => {
                 control::follow_stats(peer.project, service, cancel, tx, wrap).await;
