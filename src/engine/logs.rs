@@ -4,9 +4,7 @@
 //! container's output ends; lines arriving together are sent as one batch, so a flood costs
 //! one message per burst rather than one per line, and their text shares one buffer, so it
 //! costs an allocation per burst rather than per line. Logs are read on a thread of their
-//! own (see `reader`).
-
-use std::sync::OnceLock;
+//! own (see `READER`).
 
 use bollard::Docker;
 use bollard::container::LogOutput;
@@ -16,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::client;
 use super::model::ContainerId;
+use super::reading_thread::ReadingThread;
 
 /// Frames taken at most into one batch.
 const MAX_BATCH: usize = 1024;
@@ -253,7 +251,7 @@ impl LogStart {
 /// Follows `container_id`'s logs (or reads its history alone, `start.follow` unset), sending
 /// batches through `tx` (wrapped by `wrap`) until `cancel` fires or the output ends.
 ///
-/// The reading runs on the log reader thread (see `reader`), not on the caller's runtime:
+/// The reading runs on the log reader thread (see `READER`), not on the caller's runtime:
 /// there it may sleep between the gulps of a flood without holding up anything else.
 pub async fn follow<M, F>(
     container_id: ContainerId,
@@ -265,9 +263,9 @@ pub async fn follow<M, F>(
     F: Fn(LogEvent) -> M + Send + 'static,
     M: Send + 'static,
 {
-    let reading = match reader() {
+    let reading = match READER.handle() {
         Ok(reader) => reader.spawn(async move {
-            match reader_engine().await {
+            match READER.engine().await {
                 Ok(docker) => read(docker, container_id, start, cancel, tx, wrap).await,
                 Err(e) => {
                     let _ = tx.send(wrap(LogEvent::Ended(Some(e.to_string())))).await;
@@ -283,40 +281,12 @@ pub async fn follow<M, F>(
     let _ = tokio_util::task::AbortOnDropHandle::new(reading).await;
 }
 
-/// The runtime of the thread that reads container logs.
-///
-/// A flood reaches the process as one HTTP chunk per line (the engine flushes each), and
-/// every chunk that lands in the socket wakes a thread waiting on it, even one that only
-/// waits for a timer. Sleeping between gulps is what lets a flood pile up in the socket so
-/// that one wake-up reads hundreds of lines, and only a thread of its own can sleep
-/// without holding up the screen and the keyboard.
-fn reader() -> Result<&'static tokio::runtime::Handle, String> {
-    static READER: OnceLock<Result<tokio::runtime::Handle, String>> = OnceLock::new();
-    READER
-        .get_or_init(|| {
-            let failed = |e: std::io::Error| format!("cannot start the log reader thread: {e}");
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(failed)?;
-            let handle = runtime.handle().clone();
-            std::thread::Builder::new()
-                .name("devtui-logs".into())
-                .spawn(move || runtime.block_on(std::future::pending::<()>()))
-                .map_err(failed)?;
-            Ok(handle)
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
-/// The reader thread's own engine client: a connection's task runs on the runtime that
-/// opened it, and a log read through a connection of the caller's runtime would cross
-/// threads for every line.
-async fn reader_engine() -> Result<Docker, client::Error> {
-    static ENGINE: tokio::sync::OnceCell<Docker> = tokio::sync::OnceCell::const_new();
-    ENGINE.get_or_try_init(client::connect).await.cloned()
-}
+/// The thread that reads container logs. A flood reaches the process as one HTTP chunk per
+/// line (the engine flushes each); sleeping between gulps (see `read`) lets it pile up in the
+/// socket, so that one wake-up reads hundreds of lines.
+static READER: ReadingThread = ReadingThread::new("devtui-logs", |runtime| {
+    runtime.block_on(std::future::pending::<()>())
+});
 
 async fn read<M, F>(
     docker: Docker,
@@ -372,7 +342,7 @@ async fn read<M, F>(
         if error.is_some() {
             break error;
         }
-        // Blocking on purpose, on this thread of its own (see `reader`): a timer would be
+        // Blocking on purpose, on this thread of its own (see `READER`): a timer would be
         // woken by every line that arrives meanwhile. A batch that filled up reads on at once.
         let wait = READ_INTERVAL.saturating_sub(woke.elapsed());
         if dry && !wait.is_zero() && !cancel.is_cancelled() {

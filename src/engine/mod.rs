@@ -10,6 +10,7 @@ pub mod exec;
 pub mod logs;
 pub mod model;
 pub mod pipe;
+mod reading_thread;
 pub mod stats;
 pub mod watch;
 

@@ -3,7 +3,6 @@
 //! The TUI streams stats only for the services on screen; each stream stops when its
 //! `CancellationToken` is cancelled.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -13,8 +12,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::client;
 use super::model::ContainerId;
+use super::reading_thread::ReadingThread;
 
 /// How often the stats thread takes the samples the engine sent meanwhile.
 const PACE: Duration = Duration::from_secs(1);
@@ -34,7 +33,7 @@ pub struct Stats {
 /// Streams `container_id`'s stats through `tx` (wrapped by `wrap`) until `cancel` fires or
 /// the container stops.
 ///
-/// The reading runs on the stats thread (see `sampler`), not on the caller's runtime.
+/// The reading runs on the stats thread (see `SAMPLER`), not on the caller's runtime.
 pub async fn follow<M, F>(
     container_id: ContainerId,
     cancel: CancellationToken,
@@ -44,9 +43,9 @@ pub async fn follow<M, F>(
     F: Fn(Stats) -> M + Send + 'static,
     M: Send + 'static,
 {
-    let reading = match sampler() {
+    let reading = match SAMPLER.handle() {
         Ok(sampler) => sampler.spawn(async move {
-            match sampler_engine().await {
+            match SAMPLER.engine().await {
                 Ok(docker) => read(docker, container_id, cancel, tx, wrap).await,
                 Err(e) => tracing::debug!(error = %e, "no engine for stats"),
             }
@@ -60,45 +59,19 @@ pub async fn follow<M, F>(
     let _ = tokio_util::task::AbortOnDropHandle::new(reading).await;
 }
 
-/// The runtime of the thread that reads the stats streams, in a short turn once a second.
+/// The thread that reads the stats streams, in a short turn once a second.
 ///
-/// The engine sends each container's sample on its own, about once a second, and every one
-/// that lands in a socket wakes the thread waiting on it: ten containers woke the TUI's
-/// thread ten times a second, a third of its idle CPU with the decoding. Between turns
-/// this thread sleeps without waiting on the sockets, so one wake-up takes them all.
-fn sampler() -> Result<&'static tokio::runtime::Handle, String> {
-    static SAMPLER: OnceLock<Result<tokio::runtime::Handle, String>> = OnceLock::new();
-    SAMPLER
-        .get_or_init(|| {
-            let failed = |e: std::io::Error| format!("cannot start the stats thread: {e}");
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(failed)?;
-            let handle = runtime.handle().clone();
-            std::thread::Builder::new()
-                .name("devtui-stats".into())
-                .spawn(move || {
-                    loop {
-                        runtime.block_on(async { tokio::time::sleep(GULP).await });
-                        // Blocking on purpose: a runtime's timer would be woken by every
-                        // sample that arrives meanwhile.
-                        std::thread::sleep(PACE - GULP);
-                    }
-                })
-                .map_err(failed)?;
-            Ok(handle)
-        })
-        .as_ref()
-        .map_err(Clone::clone)
-}
-
-/// The stats thread's own engine client: a connection's task runs on the runtime that
-/// opened it.
-async fn sampler_engine() -> Result<Docker, client::Error> {
-    static ENGINE: tokio::sync::OnceCell<Docker> = tokio::sync::OnceCell::const_new();
-    ENGINE.get_or_try_init(client::connect).await.cloned()
-}
+/// The engine sends each container's sample on its own, about once a second, and each one
+/// that landed in a socket woke the TUI's thread: ten containers, ten wake-ups a second, a
+/// third of its idle CPU with the decoding. Between turns this thread sleeps without waiting
+/// on the sockets, so one wake-up takes all the samples.
+static SAMPLER: ReadingThread = ReadingThread::new("devtui-stats", |runtime| {
+    loop {
+        runtime.block_on(async { tokio::time::sleep(GULP).await });
+        // Blocking on purpose: a runtime's timer would be woken by every sample meanwhile.
+        std::thread::sleep(PACE - GULP);
+    }
+});
 
 async fn read<M, F>(
     docker: Docker,
