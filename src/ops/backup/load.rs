@@ -258,8 +258,8 @@ pub async fn restore(
     }
     match plan.kind {
         // Before pg_restore --list's verdict, which calls a newer archive damaged.
-        Kind::Postgres => check_pg_version(plan, &checked, runs?)?,
-        Kind::Mysql => check_mysql_version(plan, &checked, runs?)?,
+        Kind::Postgres => check_pg_version(plan, &checked, runs)?,
+        Kind::Mysql => check_mysql_version(plan, &checked, runs)?,
         Kind::Redis | Kind::Volume => {}
     }
     let mut structure = checked.structure.clone();
@@ -370,18 +370,28 @@ pub async fn verify_file(
 /// service runs: pg_restore cannot read a newer archive, and a newer pg_dump's SQL is not
 /// meant for an older server. The dump's own header says where it came from (a file from
 /// anywhere has no manifest); the manifest's server version is the fallback.
-fn check_pg_version(plan: &Plan, checked: &Checked, runs: Option<String>) -> Result<(), Error> {
-    let Some(gap) = runs.and_then(|runs| {
-        pg_gap(&plan.path, plan.format, checked, plan.entry.as_ref(), runs).transpose()
-    }) else {
+/// `runs` is the server's answer: it is needed (and its failure fails the restore) only when
+/// the dump says where it came from.
+fn check_pg_version(
+    plan: &Plan,
+    checked: &Checked,
+    runs: Result<Option<String>, Error>,
+) -> Result<(), Error> {
+    let Some(origin) = pg_origin(&plan.path, plan.format, checked, plan.entry.as_ref())? else {
         return Ok(());
     };
-    let PgVersionGap {
+    let Some(runs) = runs? else {
+        return Ok(());
+    };
+    let Some(PgVersionGap {
         origin,
         needs,
         target,
         runs,
-    } = gap?;
+    }) = pg_gap(origin, runs)
+    else {
+        return Ok(());
+    };
     let mut from = origin.server.clone();
     if let Some(tool) = &origin.pg_dump
         && version::Major::parse(tool) != version::Major::parse(&origin.server)
@@ -423,18 +433,20 @@ pub async fn pg_version_gap(
     checked: &Checked,
     entry: Option<&Entry>,
 ) -> Result<Option<PgVersionGap>, Error> {
+    let Some(origin) = pg_origin(path, format, checked, entry)? else {
+        return Ok(None);
+    };
     let runs = dump::pg_server_version(docker, s).await?;
-    pg_gap(path, format, checked, entry, runs)
+    Ok(pg_gap(origin, runs))
 }
 
-/// [`pg_version_gap`], given the version the service runs.
-fn pg_gap(
+/// Where a PostgreSQL dump came from: its own header, else the manifest's server version.
+fn pg_origin(
     path: &Path,
     format: Format,
     checked: &Checked,
     entry: Option<&Entry>,
-    runs: String,
-) -> Result<Option<PgVersionGap>, Error> {
+) -> Result<Option<version::DumpOrigin>, Error> {
     let from_file = match format {
         Format::PgCustom => {
             let mut head = Vec::with_capacity(HEADER_BYTES);
@@ -448,24 +460,26 @@ fn pg_gap(
         }
         _ => version::pg_sql(&checked.head),
     };
-    let Some(origin) = from_file.or_else(|| {
+    Ok(from_file.or_else(|| {
         let server = entry?.manifest.server_version.clone()?;
         Some(version::DumpOrigin {
             server,
             pg_dump: None,
         })
-    }) else {
-        return Ok(None);
-    };
+    }))
+}
+
+/// The gap between a dump's origin and the version the service runs, if it needs newer.
+fn pg_gap(origin: version::DumpOrigin, runs: String) -> Option<PgVersionGap> {
     let (Some(needs), Some(target)) = (origin.needs(), version::Major::parse(&runs)) else {
-        return Ok(None);
+        return None;
     };
-    Ok((needs > target).then_some(PgVersionGap {
+    (needs > target).then_some(PgVersionGap {
         origin,
         needs,
         target,
         runs,
-    }))
+    })
 }
 
 /// The version a database service's server reports, for the restore's version check.
@@ -480,13 +494,18 @@ async fn server_version(docker: &Docker, s: &Subject, kind: Kind) -> Result<Opti
 /// Refuses a MariaDB/MySQL dump of a newer release series than the service runs: the load
 /// drops the database first and is no transaction, so whatever the older server does not
 /// know (a new type, collation or syntax) would fail it half-way.
-fn check_mysql_version(plan: &Plan, checked: &Checked, runs: Option<String>) -> Result<(), Error> {
+/// `runs` as for [`check_pg_version`].
+fn check_mysql_version(
+    plan: &Plan,
+    checked: &Checked,
+    runs: Result<Option<String>, Error>,
+) -> Result<(), Error> {
     let Some(from) = version::mysql_sql(&checked.head)
         .or_else(|| plan.entry.as_ref()?.manifest.server_version.clone())
     else {
         return Ok(());
     };
-    let Some(runs) = runs else {
+    let Some(runs) = runs? else {
         return Ok(());
     };
     let (Some(dump), Some(target)) = (version::Series::parse(&from), version::Series::parse(&runs))
