@@ -75,7 +75,8 @@ EOF
       - -e
       - |
         $$| = 0;
-        sleep 0.1 until -e "/tmp/go";
+        # (perl's sleep takes whole seconds: "sleep 0.1" would spin)
+        select(undef, undef, undef, 0.1) until -e "/tmp/go";
         my $$n = 0;
         while (1) {
           for (1 .. 2000) { print "flood line $$n lorem ipsum dolor sit amet\n"; $$n++ }

@@ -162,3 +162,131 @@ async fn watcher_sees_health_turn_from_events() {
     assert_eq!(s.last_probe_output.as_deref(), Some("probe-says-no"));
     cancel.cancel();
 }
+
+// The snapshot draws each row from the engine's list first, then from its inspect: both must
+// tell the same state, health, exit code, ports and replica for every kind of container.
+#[tokio::test]
+async fn listed_rows_agree_with_their_inspects() {
+    if !engine_ready() {
+        return;
+    }
+    let project = unique_name("watchlist");
+    let _cleanup = Cleanup::new(&project);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let [port] = free_ports::<1>();
+    std::fs::write(
+        dir.path().join("compose.yaml"),
+        format!(
+            r#"services:
+  well:
+    image: ${{DEVTUI_BASE_IMAGE:-debian:bookworm-slim}}
+    command: ["sleep", "infinity"]
+    init: true
+    ports: ["127.0.0.1:{port}:8080", "9000/udp"]
+    healthcheck: {{ test: ["CMD", "true"], interval: 1s }}
+  sick:
+    image: ${{DEVTUI_BASE_IMAGE:-debian:bookworm-slim}}
+    command: ["sleep", "infinity"]
+    init: true
+    healthcheck: {{ test: ["CMD", "false"], interval: 1s, retries: 1 }}
+  plain:
+    image: ${{DEVTUI_BASE_IMAGE:-debian:bookworm-slim}}
+    command: ["sleep", "infinity"]
+    init: true
+    deploy: {{ replicas: 2 }}
+  done:
+    image: ${{DEVTUI_BASE_IMAGE:-debian:bookworm-slim}}
+    command: ["sh", "-c", "exit 3"]
+  fresh:
+    image: ${{DEVTUI_BASE_IMAGE:-debian:bookworm-slim}}
+    command: ["sleep", "infinity"]
+"#
+        ),
+    )
+    .expect("compose file");
+    compose(
+        dir.path(),
+        &project,
+        &["up", "-d", "--wait", "well", "plain"],
+    );
+    compose(dir.path(), &project, &["up", "-d", "sick", "done"]);
+    compose(dir.path(), &project, &["create", "fresh"]);
+    // Until the engine has seen "sick" fail its probe and "done" exit.
+    let docker = devtui::engine::client::connect().await.expect("connect");
+    let settled = tokio::time::timeout(WAIT, async {
+        loop {
+            let all = devtui::engine::watch::snapshot(&docker, &project)
+                .await
+                .expect("snapshot");
+            let of = |name: &str| all.iter().find(|s| s.service == name).cloned();
+            if of("sick").is_some_and(|s| s.health == Health::Unhealthy)
+                && of("done").is_some_and(|s| s.state == ContainerState::Exited)
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(settled.is_ok(), "sick never unhealthy or done never exited");
+
+    let cancel = CancellationToken::new();
+    let mut rx = devtui::engine::watch::watch(project.clone(), cancel.clone());
+    let mut listed = Vec::new();
+    let mut inspected = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while listed.is_empty() || inspected.len() < listed.len() {
+            match rx.recv().await.expect("watcher alive") {
+                EngineUpdate::Listed(s) => {
+                    assert!(
+                        inspected.is_empty(),
+                        "a row listed after the inspects began"
+                    );
+                    listed.push(s);
+                }
+                EngineUpdate::Service(s) => inspected.push(s),
+                EngineUpdate::Connected { .. } => {}
+                other => panic!("during the snapshot: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("the snapshot within the wait");
+    cancel.cancel();
+
+    assert_eq!(listed.len(), 6, "{listed:#?}");
+    for row in &listed {
+        let full = inspected
+            .iter()
+            .find(|s| s.container_id() == row.container_id())
+            .unwrap_or_else(|| panic!("no inspect for {row:?}"));
+        // What only the inspect knows.
+        let mut comparable = full.clone();
+        comparable.started_at = None;
+        comparable.restarts = 0;
+        comparable.last_probe_output = None;
+        assert_eq!(row, &comparable, "{} listed vs inspected", row.service);
+    }
+    let of = |name: &str| listed.iter().find(|s| s.service == name).expect(name);
+    assert_eq!(of("well").health, Health::Healthy);
+    assert_eq!(
+        of("well")
+            .ports
+            .iter()
+            .map(|p| p.host_port)
+            .collect::<Vec<_>>()
+            .first(),
+        Some(&port)
+    );
+    assert_eq!(of("well").ports.len(), 2, "{:?}", of("well").ports);
+    assert_eq!(of("sick").health, Health::Unhealthy);
+    assert_eq!(of("done").exit_code, Some(3));
+    assert_eq!(of("fresh").state, ContainerState::Created);
+    let mut replicas: Vec<_> = listed
+        .iter()
+        .filter(|s| s.service == "plain")
+        .map(|s| s.replica)
+        .collect();
+    replicas.sort();
+    assert_eq!(replicas, vec![Some(1), Some(2)]);
+}

@@ -196,8 +196,12 @@ impl ServiceStatus {
 /// What the engine watcher sends: the engine's reachability and per-service changes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EngineUpdate {
-    /// Connected (again); a full snapshot of the project's services follows as `Service`s.
+    /// Connected (again); a full snapshot of the project's services follows: a `Listed` for
+    /// each container, then a `Service` for each as its inspect answers.
     Connected { api_version: String },
+    /// A container as the engine's list shows it, before its inspect: no start time,
+    /// restart count or probe output yet.
+    Listed(ServiceStatus),
     /// The engine went away; the watcher retries after `retry_in`.
     Unreachable {
         error: String,

@@ -1,5 +1,6 @@
-//! The engine watcher: a snapshot of a project's containers, then the Docker events stream
-//! (no polling). Each relevant event re-inspects its container. When the engine goes away the
+//! The engine watcher: a snapshot of a project's containers (the engine's list at once, then
+//! each one's inspect), then the Docker events stream (no polling). Each relevant event
+//! re-inspects its container. When the engine goes away the
 //! watcher reports `Unreachable` and reconnects with backoff.
 
 use std::collections::HashMap;
@@ -7,10 +8,12 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum, PortMap,
+    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
+    ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum, HealthStatusEnum, PortMap,
+    PortSummary,
 };
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -122,9 +125,7 @@ async fn session(
         let docker = docker.clone();
         async move { engine_now(&docker).await }
     });
-    let snapshot = snapshot(&docker, project)
-        .await
-        .map_err(|e| e.to_string())?;
+    let listed = list(&docker, project).await.map_err(|e| e.to_string())?;
     *retry = FIRST_RETRY;
     if tx
         .send(EngineUpdate::Connected { api_version })
@@ -133,12 +134,28 @@ async fn session(
     {
         return Ok(());
     }
+    // The list answers from the engine's in-memory view at once, but an inspect waits for
+    // its container's lock, which a healthcheck result or a state change can hold for
+    // hundreds of milliseconds. So the rows come from the list first, and each inspect then
+    // completes its row as it answers.
+    let mut rows: Vec<ServiceStatus> = listed.iter().filter_map(status_from_summary).collect();
+    rows.sort_by(|a, b| (&a.service, a.replica).cmp(&(&b.service, b.replica)));
     // Which service each container belongs to, so a destroy can be attributed.
     let mut services: HashMap<String, String> = HashMap::new();
-    for status in snapshot {
+    for status in rows {
         if let Some(id) = status.container_id() {
             services.insert(id.0.clone(), status.service.clone());
         }
+        if tx.send(EngineUpdate::Listed(status)).await.is_err() {
+            return Ok(());
+        }
+    }
+    let ids = listed.into_iter().filter_map(|c| c.id.map(ContainerId));
+    let mut inspected = std::pin::pin!(inspect_each(&docker, ids.collect()));
+    while let Some(status) = inspected.next().await {
+        let Some(status) = status.map_err(|e| e.to_string())? else {
+            continue;
+        };
         if tx.send(EngineUpdate::Service(status)).await.is_err() {
             return Ok(());
         }
@@ -215,21 +232,30 @@ async fn engine_now(docker: &Docker) -> Result<Option<String>, bollard::errors::
     }))
 }
 
-/// The ids of every container of `project` (by the compose project label), stopped ones too.
-pub async fn container_ids(
+/// Every container of `project` (by the compose project label), stopped ones too, as the
+/// engine's list shows them.
+async fn list(
     docker: &Docker,
     project: &str,
-) -> Result<Vec<ContainerId>, bollard::errors::Error> {
+) -> Result<Vec<ContainerSummary>, bollard::errors::Error> {
     let filters = HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
-    let containers = docker
+    docker
         .list_containers(Some(
             ListContainersOptionsBuilder::new()
                 .all(true)
                 .filters(&filters)
                 .build(),
         ))
-        .await?;
-    Ok(containers
+        .await
+}
+
+/// The ids of every container of `project` (by the compose project label), stopped ones too.
+pub async fn container_ids(
+    docker: &Docker,
+    project: &str,
+) -> Result<Vec<ContainerId>, bollard::errors::Error> {
+    Ok(list(docker, project)
+        .await?
         .into_iter()
         .filter_map(|c| c.id.map(ContainerId))
         .collect())
@@ -241,24 +267,31 @@ pub async fn snapshot(
     project: &str,
 ) -> Result<Vec<ServiceStatus>, bollard::errors::Error> {
     let containers = container_ids(docker, project).await?;
-    // A few inspects in flight at once: the first frame of a 10-service project waits for
-    // the slowest, not for the sum.
-    let mut inspected = futures_util::stream::iter(containers)
-        .map(|id| async move { inspect_status(docker, id.as_str()).await })
-        .buffer_unordered(SNAPSHOT_CONCURRENCY);
+    let mut inspected = std::pin::pin!(inspect_each(docker, containers));
     let mut out = Vec::new();
-    while let Some(result) = inspected.next().await {
-        match result {
-            Ok(Some(status)) => out.push(status),
-            Ok(None) => {}
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => return Err(e),
-        }
+    while let Some(status) = inspected.next().await {
+        out.extend(status?);
     }
     out.sort_by(|a, b| (&a.service, a.replica).cmp(&(&b.service, b.replica)));
     Ok(out)
+}
+
+/// Inspects `ids`, a few at once (a 10-service project waits for the slowest inspect, not
+/// for the sum), in the order they answer; a container gone meanwhile is `None`.
+fn inspect_each(
+    docker: &Docker,
+    ids: Vec<ContainerId>,
+) -> impl Stream<Item = Result<Option<ServiceStatus>, bollard::errors::Error>> + '_ {
+    futures_util::stream::iter(ids)
+        .map(move |id| async move {
+            match inspect_status(docker, id.as_str()).await {
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
+                other => other,
+            }
+        })
+        .buffer_unordered(SNAPSHOT_CONCURRENCY)
 }
 
 /// Inspects one container; `None` when it is not a compose service container.
@@ -342,6 +375,96 @@ pub fn status_from_inspect(resp: ContainerInspectResponse) -> Option<ServiceStat
     })
 }
 
+/// devtui's view of a container from the engine's list: state, health, exit code and ports.
+/// The list has no start time, restart count or probe output; the inspect that follows does.
+pub fn status_from_summary(c: &ContainerSummary) -> Option<ServiceStatus> {
+    let labels = c.labels.as_ref()?;
+    let service = labels.get(SERVICE_LABEL)?.clone();
+    let replica = labels.get(NUMBER_LABEL).and_then(|n| n.parse().ok());
+    let text = c.status.as_deref().unwrap_or_default();
+    let state = match c.state {
+        Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
+        Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
+        Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
+        Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
+        Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
+        Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
+        Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
+        Some(ContainerSummaryStateEnum::STOPPING) => ContainerState::Running,
+        Some(ContainerSummaryStateEnum::EMPTY) | None => ContainerState::Created,
+    };
+    let health = match c.health.as_ref().and_then(|h| h.status) {
+        Some(ContainerSummaryHealthStatusEnum::STARTING) => Health::Starting,
+        Some(ContainerSummaryHealthStatusEnum::HEALTHY) => Health::Healthy,
+        Some(ContainerSummaryHealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+        Some(ContainerSummaryHealthStatusEnum::NONE) => Health::None,
+        // Engines before API 1.52 say it in the status text only.
+        Some(ContainerSummaryHealthStatusEnum::EMPTY) | None => health_in_status(text),
+    };
+    let exit_code = match state {
+        ContainerState::Exited | ContainerState::Restarting => code_in_status(text),
+        _ => None,
+    };
+    let mut ports: Vec<PublishedPort> = c
+        .ports
+        .iter()
+        .flatten()
+        .filter_map(|p: &PortSummary| {
+            Some(PublishedPort {
+                remote_host: client::remote_host().map(str::to_string),
+                host_ip: p.ip.clone().unwrap_or_default(),
+                host_port: p.public_port?,
+                container_port: p.private_port,
+                protocol: p.typ.map(|t| t.to_string()).unwrap_or_else(|| "tcp".into()),
+            })
+        })
+        .collect();
+    tidy_ports(&mut ports);
+    Some(ServiceStatus {
+        service,
+        runtime: Runtime::Container {
+            id: ContainerId(c.id.clone()?),
+            name: c
+                .names
+                .iter()
+                .flatten()
+                .next()
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            image: c.image.clone().unwrap_or_default(),
+        },
+        state,
+        health,
+        last_probe_output: None,
+        exit_code,
+        restarts: 0,
+        ports,
+        started_at: None,
+        replica,
+    })
+}
+
+/// The health in the engine's status text: "Up 5 minutes (healthy)", "(unhealthy)",
+/// "(health: starting)".
+fn health_in_status(text: &str) -> Health {
+    if text.ends_with("(healthy)") {
+        Health::Healthy
+    } else if text.ends_with("(unhealthy)") {
+        Health::Unhealthy
+    } else if text.ends_with("(health: starting)") {
+        Health::Starting
+    } else {
+        Health::None
+    }
+}
+
+/// The exit code in the engine's status text: "Exited (137) 5 minutes ago",
+/// "Restarting (1) 2 seconds ago".
+fn code_in_status(text: &str) -> Option<i64> {
+    let (_, rest) = text.split_once('(')?;
+    rest.split_once(')')?.0.parse().ok()
+}
+
 fn published_ports(map: &PortMap) -> Vec<PublishedPort> {
     let mut out: Vec<PublishedPort> = map
         .iter()
@@ -359,8 +482,37 @@ fn published_ports(map: &PortMap) -> Vec<PublishedPort> {
             })
         })
         .collect();
-    out.sort_by(|a, b| (a.container_port, &a.host_ip).cmp(&(b.container_port, &b.host_ip)));
-    // Docker publishes "0.0.0.0" and "::" bindings of the same port; show one.
-    out.dedup_by(|a, b| a.container_port == b.container_port && a.host_port == b.host_port);
+    tidy_ports(&mut out);
     out
+}
+
+/// In port order, one row per published port: Docker publishes a "0.0.0.0" and a "::"
+/// binding of the same port.
+fn tidy_ports(ports: &mut Vec<PublishedPort>) {
+    ports.sort_by(|a, b| (a.container_port, &a.host_ip).cmp(&(b.container_port, &b.host_ip)));
+    ports.dedup_by(|a, b| a.container_port == b.container_port && a.host_port == b.host_port);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // What engines before API 1.52 put in the list's Status (moby's State.String()).
+    #[test]
+    fn status_text_tells_health_and_exit_code() {
+        assert_eq!(health_in_status("Up 5 minutes (healthy)"), Health::Healthy);
+        assert_eq!(
+            health_in_status("Up 2 seconds (health: starting)"),
+            Health::Starting
+        );
+        assert_eq!(
+            health_in_status("Up 1 second (unhealthy)"),
+            Health::Unhealthy
+        );
+        assert_eq!(health_in_status("Up 3 hours"), Health::None);
+        assert_eq!(health_in_status("Up 3 hours (Paused)"), Health::None);
+        assert_eq!(code_in_status("Exited (137) 5 minutes ago"), Some(137));
+        assert_eq!(code_in_status("Restarting (1) 2 seconds ago"), Some(1));
+        assert_eq!(code_in_status("Created"), None);
+    }
 }

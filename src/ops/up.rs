@@ -526,7 +526,9 @@ pub async fn bring_up(
                 Some(EngineUpdate::Unreachable { error, retry_in }) => {
                     progress.note(&format!("engine unreachable ({error}); retrying in {retry_in:?}"));
                 }
-                Some(EngineUpdate::Connected { .. }) => {}
+                // The crash guard runs from each container's start, which only the inspect
+                // that follows a listed container tells.
+                Some(EngineUpdate::Connected { .. } | EngineUpdate::Listed(_)) => {}
                 None => updates_open = false,
             },
             _ = redraw.tick(), if progress.tty => {}

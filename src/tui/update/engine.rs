@@ -43,9 +43,10 @@ pub(super) fn on_engine(state: &mut State, update: EngineUpdate, fx: &mut Vec<Ef
             }
         }
         // A native service's row follows its supervisor, whatever containers say.
-        EngineUpdate::Service(status) if state.is_native(&status.service) => {}
+        EngineUpdate::Listed(status) | EngineUpdate::Service(status)
+            if state.is_native(&status.service) => {}
         EngineUpdate::Removed { service, .. } if state.is_native(&service) => {}
-        EngineUpdate::Service(status) => set_status(state, status),
+        EngineUpdate::Listed(status) | EngineUpdate::Service(status) => set_status(state, status),
         EngineUpdate::Removed { service, container } => {
             if let Some(row) = state.services.iter_mut().find(|r| r.name == service) {
                 match container {
