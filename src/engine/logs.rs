@@ -405,7 +405,12 @@ fn split_output(output: &LogOutput, out: &mut LogBatch) {
         }
         LogOutput::StdIn { .. } => return,
     };
-    let text = String::from_utf8_lossy(bytes);
+    // Checked the fast way first (a word at a time): almost every line is valid UTF-8, and
+    // the lossy reading, which walks it a byte at a time, was 3% of a flood's profile.
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    };
     for line in text.split_terminator('\n') {
         let (ts, text) = split_timestamp(line);
         out.push(stream, ts, text);
