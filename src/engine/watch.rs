@@ -7,11 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{
-    ContainerInspectResponse, ContainerStateStatusEnum, ContainerSummary,
-    ContainerSummaryHealthStatusEnum, ContainerSummaryStateEnum, HealthStatusEnum, PortMap,
-    PortSummary,
-};
+use bollard::models::{ContainerInspectResponse, ContainerSummary, PortMap, PortSummary};
 use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder};
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
@@ -139,7 +135,7 @@ async fn session(
     // hundreds of milliseconds. So the rows come from the list first, and each inspect then
     // completes its row as it answers.
     let mut rows: Vec<ServiceStatus> = listed.iter().filter_map(status_from_summary).collect();
-    rows.sort_by(|a, b| (&a.service, a.replica).cmp(&(&b.service, b.replica)));
+    in_service_order(&mut rows);
     // Which service each container belongs to, so a destroy can be attributed.
     let mut services: HashMap<String, String> = HashMap::new();
     for status in rows {
@@ -272,8 +268,13 @@ pub async fn snapshot(
     while let Some(status) = inspected.next().await {
         out.extend(status?);
     }
-    out.sort_by(|a, b| (&a.service, a.replica).cmp(&(&b.service, b.replica)));
+    in_service_order(&mut out);
     Ok(out)
+}
+
+/// By service, then replica number: the order the rows have before the model gives one.
+fn in_service_order(statuses: &mut [ServiceStatus]) {
+    statuses.sort_by(|a, b| (&a.service, a.replica).cmp(&(&b.service, b.replica)));
 }
 
 /// Inspects `ids`, a few at once (a 10-service project waits for the slowest inspect, not
@@ -312,24 +313,12 @@ pub fn status_from_inspect(resp: ContainerInspectResponse) -> Option<ServiceStat
         .and_then(|l| l.get(NUMBER_LABEL))
         .and_then(|n| n.parse().ok());
     let state = resp.state.as_ref();
-    let container_state = match state.and_then(|s| s.status) {
-        Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
-        Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
-        Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Restarting,
-        Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
-        Some(ContainerStateStatusEnum::EXITED) => ContainerState::Exited,
-        Some(ContainerStateStatusEnum::DEAD) => ContainerState::Dead,
-        Some(ContainerStateStatusEnum::REMOVING) => ContainerState::Removing,
-        Some(ContainerStateStatusEnum::STOPPING) => ContainerState::Running,
-        Some(ContainerStateStatusEnum::EMPTY) | None => ContainerState::Created,
-    };
+    let container_state = state_named(state.and_then(|s| s.status).as_ref().map(AsRef::as_ref));
     let health_info = state.and_then(|s| s.health.as_ref());
-    let health = match health_info.and_then(|h| h.status) {
-        Some(HealthStatusEnum::STARTING) => Health::Starting,
-        Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
-        Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
-        _ => Health::None,
-    };
+    let health = health_info
+        .and_then(|h| h.status)
+        .and_then(|h| health_named(h.as_ref()))
+        .unwrap_or(Health::None);
     let last_probe_output = health_info
         .and_then(|h| h.log.as_ref())
         .and_then(|log| log.last())
@@ -382,25 +371,14 @@ pub fn status_from_summary(c: &ContainerSummary) -> Option<ServiceStatus> {
     let service = labels.get(SERVICE_LABEL)?.clone();
     let replica = labels.get(NUMBER_LABEL).and_then(|n| n.parse().ok());
     let text = c.status.as_deref().unwrap_or_default();
-    let state = match c.state {
-        Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
-        Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
-        Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
-        Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
-        Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
-        Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
-        Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
-        Some(ContainerSummaryStateEnum::STOPPING) => ContainerState::Running,
-        Some(ContainerSummaryStateEnum::EMPTY) | None => ContainerState::Created,
-    };
-    let health = match c.health.as_ref().and_then(|h| h.status) {
-        Some(ContainerSummaryHealthStatusEnum::STARTING) => Health::Starting,
-        Some(ContainerSummaryHealthStatusEnum::HEALTHY) => Health::Healthy,
-        Some(ContainerSummaryHealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
-        Some(ContainerSummaryHealthStatusEnum::NONE) => Health::None,
+    let state = state_named(c.state.as_ref().map(AsRef::as_ref));
+    let health = c
+        .health
+        .as_ref()
+        .and_then(|h| h.status)
+        .and_then(|h| health_named(h.as_ref()))
         // Engines before API 1.52 say it in the status text only.
-        Some(ContainerSummaryHealthStatusEnum::EMPTY) | None => health_in_status(text),
-    };
+        .unwrap_or_else(|| health_in_status(text));
     let exit_code = match state {
         ContainerState::Exited | ContainerState::Restarting => code_in_status(text),
         _ => None,
@@ -442,6 +420,32 @@ pub fn status_from_summary(c: &ContainerSummary) -> Option<ServiceStatus> {
         started_at: None,
         replica,
     })
+}
+
+/// A container's state by the engine's name for it, in the inspect and the list alike.
+fn state_named(name: Option<&str>) -> ContainerState {
+    match name {
+        Some("running" | "stopping") => ContainerState::Running,
+        Some("restarting") => ContainerState::Restarting,
+        Some("paused") => ContainerState::Paused,
+        Some("exited") => ContainerState::Exited,
+        Some("dead") => ContainerState::Dead,
+        Some("removing") => ContainerState::Removing,
+        // "created", or none given.
+        _ => ContainerState::Created,
+    }
+}
+
+/// A healthcheck's status by the engine's name for it, in the inspect and the list alike;
+/// `None` when the name is empty.
+fn health_named(name: &str) -> Option<Health> {
+    match name {
+        "starting" => Some(Health::Starting),
+        "healthy" => Some(Health::Healthy),
+        "unhealthy" => Some(Health::Unhealthy),
+        "none" => Some(Health::None),
+        _ => None,
+    }
 }
 
 /// The health in the engine's status text: "Up 5 minutes (healthy)", "(unhealthy)",
@@ -496,6 +500,42 @@ fn tidy_ports(ports: &mut Vec<PublishedPort>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Both the inspect's and the list's enums, by the names bollard gives them.
+    #[test]
+    fn engine_names_map_to_states_and_healths() {
+        use bollard::models::{
+            ContainerStateStatusEnum as S, ContainerSummaryHealthStatusEnum as LH,
+            ContainerSummaryStateEnum as L, HealthStatusEnum as H,
+        };
+        let states = [
+            (S::EMPTY, L::EMPTY, ContainerState::Created),
+            (S::CREATED, L::CREATED, ContainerState::Created),
+            (S::RUNNING, L::RUNNING, ContainerState::Running),
+            (S::STOPPING, L::STOPPING, ContainerState::Running),
+            (S::RESTARTING, L::RESTARTING, ContainerState::Restarting),
+            (S::PAUSED, L::PAUSED, ContainerState::Paused),
+            (S::EXITED, L::EXITED, ContainerState::Exited),
+            (S::DEAD, L::DEAD, ContainerState::Dead),
+            (S::REMOVING, L::REMOVING, ContainerState::Removing),
+        ];
+        for (inspected, listed, want) in states {
+            assert_eq!(state_named(Some(inspected.as_ref())), want, "{inspected}");
+            assert_eq!(state_named(Some(listed.as_ref())), want, "{listed}");
+        }
+        assert_eq!(state_named(None), ContainerState::Created);
+        let healths = [
+            (H::EMPTY, LH::EMPTY, None),
+            (H::NONE, LH::NONE, Some(Health::None)),
+            (H::STARTING, LH::STARTING, Some(Health::Starting)),
+            (H::HEALTHY, LH::HEALTHY, Some(Health::Healthy)),
+            (H::UNHEALTHY, LH::UNHEALTHY, Some(Health::Unhealthy)),
+        ];
+        for (inspected, listed, want) in healths {
+            assert_eq!(health_named(inspected.as_ref()), want, "{inspected}");
+            assert_eq!(health_named(listed.as_ref()), want, "{listed}");
+        }
+    }
 
     // What engines before API 1.52 put in the list's Status (moby's State.String()).
     #[test]
