@@ -263,22 +263,16 @@ pub async fn follow<M, F>(
     F: Fn(LogEvent) -> M + Send + 'static,
     M: Send + 'static,
 {
-    let reading = match READER.handle() {
-        Ok(reader) => reader.spawn(async move {
-            match READER.engine().await {
+    READER
+        .run(move |engine| async move {
+            match engine {
                 Ok(docker) => read(docker, container_id, start, cancel, tx, wrap).await,
                 Err(e) => {
-                    let _ = tx.send(wrap(LogEvent::Ended(Some(e.to_string())))).await;
+                    let _ = tx.send(wrap(LogEvent::Ended(Some(e)))).await;
                 }
             }
-        }),
-        Err(e) => {
-            let _ = tx.send(wrap(LogEvent::Ended(Some(e)))).await;
-            return;
-        }
-    };
-    // Dropping this future (its caller gave up) ends the reading too.
-    let _ = tokio_util::task::AbortOnDropHandle::new(reading).await;
+        })
+        .await;
 }
 
 /// The thread that reads container logs. A flood reaches the process as one HTTP chunk per

@@ -34,7 +34,7 @@ impl ReadingThread {
     }
 
     /// The thread's runtime, the thread started on first use.
-    pub fn handle(&'static self) -> Result<&'static Handle, String> {
+    fn handle(&'static self) -> Result<&'static Handle, String> {
         self.runtime
             .get_or_init(|| {
                 let failed =
@@ -56,7 +56,29 @@ impl ReadingThread {
     }
 
     /// The thread's engine client; call it on the thread's runtime.
-    pub async fn engine(&self) -> Result<Docker, client::Error> {
+    async fn engine(&self) -> Result<Docker, client::Error> {
         self.engine.get_or_try_init(client::connect).await.cloned()
+    }
+
+    /// Runs `read` on the thread, given its engine client, or why there is none (the thread
+    /// or the client could not start; a thread that cannot start is also logged). Returns
+    /// when `read` does; dropping the returned future (its caller gave up) ends `read` too.
+    pub async fn run<F, Fut>(&'static self, read: F)
+    where
+        F: FnOnce(Result<Docker, String>) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let handle = match self.handle() {
+            Ok(handle) => handle,
+            Err(e) => {
+                tracing::warn!(error = %e, "no reading thread");
+                return read(Err(e)).await;
+            }
+        };
+        let reading = handle.spawn(async move {
+            let engine = self.engine().await.map_err(|e| e.to_string());
+            read(engine).await;
+        });
+        let _ = tokio_util::task::AbortOnDropHandle::new(reading).await;
     }
 }

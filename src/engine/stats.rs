@@ -43,20 +43,14 @@ pub async fn follow<M, F>(
     F: Fn(Stats) -> M + Send + 'static,
     M: Send + 'static,
 {
-    let reading = match SAMPLER.handle() {
-        Ok(sampler) => sampler.spawn(async move {
-            match SAMPLER.engine().await {
+    SAMPLER
+        .run(move |engine| async move {
+            match engine {
                 Ok(docker) => read(docker, container_id, cancel, tx, wrap).await,
                 Err(e) => tracing::debug!(error = %e, "no engine for stats"),
             }
-        }),
-        Err(e) => {
-            tracing::warn!(error = %e, "no stats");
-            return;
-        }
-    };
-    // Dropping this future (its caller gave up) ends the reading too.
-    let _ = tokio_util::task::AbortOnDropHandle::new(reading).await;
+        })
+        .await;
 }
 
 /// The thread that reads the stats streams, in a short turn once a second.
