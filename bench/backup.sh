@@ -58,7 +58,6 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v raw="$1" -v dt="$2" 'BEGIN { printf "%.3f", raw / dt }'; }
 
-# devtui ARGS...: runs devtui, sets $t (seconds) and $rss (peak KiB of its own process).
 # Every measured operation starts from the same quiet state. Without this, the side that
 # went first in a round paid for what the step before had left running: autovacuum and the
 # checkpoint after a 1 GB restore or the initial load (that side was 0.6-0.9 s slower).
@@ -67,6 +66,7 @@ settle() {
   docker exec -e MYSQL_PWD=bench-pw "$maria" mariadb -uroot -e 'FLUSH TABLES' >/dev/null
   sync
 }
+# devtui ARGS...: runs devtui, sets $t (seconds) and $rss (peak KiB of its own process).
 devtui_timed() {
   local t0 pid hwm=0 key value _ tick
   settle
